@@ -1,0 +1,1 @@
+"""Kedro framework integration: CLI commands and hooks."""

@@ -1,0 +1,1 @@
+"""The ``kedro scanflow`` commands."""

@@ -1,0 +1,25 @@
+"""The ``kedro scanflow`` command group (entry point ``kedro.project_commands``)."""
+
+from __future__ import annotations
+
+import click
+
+from kedro_scanflow.framework.cli.graph_command import graph_command
+from kedro_scanflow.framework.cli.init_command import init_command
+from kedro_scanflow.framework.cli.run_command import run_command
+from kedro_scanflow.framework.cli.runs_command import runs_command
+
+
+@click.group(name="Scanflow")
+def commands() -> None:
+    """Commands that kedro-scanflow adds to a Kedro project."""
+
+
+@commands.group(name="scanflow")
+def scanflow() -> None:
+    """Scanflow workflows: run every node in its own process, container or pod, track
+    it all in MLflow, and supervise deployed models."""
+
+
+for _command in (init_command, run_command, graph_command, runs_command):
+    scanflow.add_command(_command)

@@ -1,0 +1,179 @@
+"""What runs inside a task process, whichever backend started it.
+
+A task process opens its MLflow run (created by the orchestrator), runs its nodes in a
+Kedro session with :class:`ScanflowTaskRunner`, and reports: exit code 0 on success;
+on failure a ``failure.json`` that names the node, a FAILED MLflow run and a non-zero
+exit code. The same function serves a forked child of the local fork server, a fresh
+interpreter (``python -m kedro_scanflow.tasks``), a container and a pod.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from time import perf_counter
+from types import FrameType
+from typing import Any
+
+from kedro_scanflow.runs.run_directory import RunDirectory, TaskFailure
+from kedro_scanflow.tasks.task_runner import ScanflowTaskRunner, TaskObserver
+from kedro_scanflow.tasks.task_spec import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+EXIT_FAILED = 1
+EXIT_TERMINATED = 143
+_PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class TaskTerminated(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt
+    """Raised in a task process that received SIGTERM, so that cleanup code runs.
+
+    A ``BaseException`` so that ``except Exception`` in user code cannot swallow it.
+    """
+
+
+def install_termination_handler() -> None:
+    """Turn SIGTERM into :class:`TaskTerminated` and restore Ctrl-C's default behaviour."""
+
+    def _terminate(signum: int, frame: FrameType | None) -> None:
+        raise TaskTerminated(f"terminated by signal {signum}")
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def use_plain_log_output() -> None:
+    """Swap Rich console handlers for plain lines: task logs go to files and prefixes."""
+    from rich.logging import RichHandler  # noqa: PLC0415 - only task processes need it
+
+    root = logging.getLogger()
+    targets = [root] + [
+        logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+    ]
+    for target in targets:
+        if not isinstance(target, logging.Logger):
+            continue
+        for handler in list(target.handlers):
+            if isinstance(handler, RichHandler):
+                plain = logging.StreamHandler(sys.stderr)
+                plain.setLevel(handler.level)
+                plain.setFormatter(logging.Formatter(_PLAIN_FORMAT))
+                target.removeHandler(handler)
+                target.addHandler(plain)
+
+
+class _ExpectedInTasks(logging.Filter):
+    """Drops warnings that plugins print because a task is a partial run inside an MLflow
+    run it did not open: true in every task, by design, and not actionable."""
+
+    _MESSAGES = (
+        "is already active. Configuration is inferred from the environment",
+        "mlflow_config.",
+        "was already active (run_id=",
+        "was already opened before launching 'kedro run' so it is not closed",
+        "Workflow tracking is disabled during partial pipeline runs",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(expected in message for expected in self._MESSAGES)
+
+
+def quiet_expected_task_warnings() -> None:
+    """Install :class:`_ExpectedInTasks` and silence warnings the orchestrator already
+    showed once (every task would otherwise repeat them)."""
+    expected = _ExpectedInTasks()
+    for name in ("kedro_mlflow.framework.hooks.mlflow_hook", "kedro_viz.integrations.kedro.run_hooks"):
+        logging.getLogger(name).addFilter(expected)
+    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+
+
+def run_task(spec: TaskSpec, project_path: Path) -> int:
+    """Run one task in this process and return its exit code.
+
+    Args:
+        spec: The task to run.
+        project_path: Root of the Kedro project, already bootstrapped in this process.
+    """
+    import mlflow  # noqa: PLC0415 - imported once in the fork server, lazily elsewhere
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+
+    use_plain_log_output()
+    quiet_expected_task_warnings()
+    run_directory = RunDirectory(project_path / spec.run_directory)
+    observer = TaskObserver()
+    started = perf_counter()
+    try:
+        if spec.tracking is not None:
+            observer = TaskObserver(_open_mlflow_run(mlflow, spec), spec.tracking.run_id)
+        runner = ScanflowTaskRunner(run_directory.volume, spec.shared_datasets, observer)
+        logger.info("Task %s: running %s", spec.slug, ", ".join(spec.nodes))
+        with KedroSession.create(
+            project_path,
+            env=spec.env,
+            runtime_params=spec.runtime_params or None,
+            conf_source=spec.conf_source,
+        ) as session:
+            session.run(
+                pipeline_names=spec.pipelines,
+                node_names=spec.nodes,
+                runner=runner,
+                load_versions=spec.load_versions or None,
+            )
+    except BaseException as error:  # noqa: BLE001 - every failure is reported, then exits
+        node = observer.failed_node or _single_pending_node(spec, observer)
+        run_directory.save_task_failure(
+            spec.slug,
+            TaskFailure(
+                node=node,
+                error_type=type(error).__name__,
+                message=str(error),
+                traceback="".join(traceback.format_exception(error)),
+            ),
+        )
+        logger.error(
+            "Task %s failed in node %s: %s: %s", spec.slug, node, type(error).__name__, error
+        )
+        _end_mlflow_run(mlflow, perf_counter() - started, "FAILED")
+        if isinstance(error, (TaskTerminated, KeyboardInterrupt)):
+            return EXIT_TERMINATED
+        return EXIT_FAILED
+    _end_mlflow_run(mlflow, perf_counter() - started, "FINISHED")
+    logger.info("Task %s completed in %.2f s", spec.slug, perf_counter() - started)
+    return 0
+
+
+def _open_mlflow_run(mlflow: Any, spec: TaskSpec) -> Any:
+    """Make the task's MLflow run (created by the orchestrator) the active run, so that
+    node code, kedro-mlflow datasets and kedro-mlflow's hook all log into it."""
+    from kedro_scanflow.tracking.workflow_tracker import process_identity  # noqa: PLC0415
+
+    assert spec.tracking is not None
+    os.environ["MLFLOW_TRACKING_URI"] = spec.tracking.uri
+    os.environ["MLFLOW_EXPERIMENT_ID"] = spec.tracking.experiment_id
+    mlflow.set_tracking_uri(spec.tracking.uri)
+    mlflow.set_experiment(experiment_id=spec.tracking.experiment_id)
+    mlflow.start_run(run_id=spec.tracking.run_id)
+    mlflow.set_tags(process_identity())
+    return mlflow.MlflowClient(spec.tracking.uri)
+
+
+def _single_pending_node(spec: TaskSpec, observer: TaskObserver) -> str | None:
+    pending = [node for node in spec.nodes if node not in observer.completed_nodes]
+    return pending[0] if len(pending) == 1 or len(spec.nodes) == 1 else None
+
+
+def _end_mlflow_run(mlflow: object, duration: float, status: str) -> None:
+    active = mlflow.active_run()  # type: ignore[attr-defined]
+    if active is None:
+        return
+    try:
+        mlflow.log_metric("task_duration_s", duration)  # type: ignore[attr-defined]
+    finally:
+        mlflow.end_run(status)  # type: ignore[attr-defined]

@@ -1,0 +1,113 @@
+"""``ModelRegistry``: registered models, their quality, and the ``champion`` alias.
+
+MLflow 3 deprecates model stages; a served model is addressed by an alias
+(``models:/<name>@champion``). Moving the alias is a promotion. The registry keeps the
+list of past champions in a registered-model tag, so a promotion can always be undone
+(``rollback``) and nothing about earlier versions is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from mlflow.entities.model_registry import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+TAG_HISTORY = "scanflow.champion_history"
+TAG_METRIC_PREFIX = "metric."
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The outcome of a promotion decision."""
+
+    model_name: str
+    version: str
+    promoted: bool
+    previous_version: str | None
+    metric: str | None
+    score: float | None
+    previous_score: float | None
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class ModelRegistry:
+    """Registers model versions and moves the champion alias between them."""
+
+    def __init__(self, client: MlflowClient | None = None):
+        """Use ``client``, or one for the current tracking/registry URI."""
+        self.client = client or MlflowClient()
+
+    def register(
+        self, model_uri: str, name: str, metrics: Mapping[str, float] | None = None
+    ) -> ModelVersion:
+        """Register ``model_uri`` as a new version of ``name`` with its quality as tags."""
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(name)
+        source_run = model_uri.split("/")[1] if model_uri.startswith("runs:/") else None
+        version = self.client.create_model_version(name, model_uri, run_id=source_run)
+        for key, value in (metrics or {}).items():
+            self.client.set_model_version_tag(name, version.version, f"{TAG_METRIC_PREFIX}{key}", str(value))
+        return version
+
+    def version_by_alias(self, name: str, alias: str = CHAMPION) -> ModelVersion | None:
+        """The version that ``alias`` points to, or ``None``."""
+        try:
+            return self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+
+    def score(self, name: str, version: str, metric: str) -> float | None:
+        """The quality recorded on a version, or ``None`` when it has none."""
+        tags = self.client.get_model_version(name, version).tags
+        value = tags.get(f"{TAG_METRIC_PREFIX}{metric}")
+        return float(value) if value is not None else None
+
+    def history(self, name: str) -> list[str]:
+        """Versions that have been champion, oldest first."""
+        tags = self.client.get_registered_model(name).tags
+        return list(json.loads(tags.get(TAG_HISTORY, "[]")))
+
+    def promote(self, name: str, version: str, alias: str = CHAMPION) -> str | None:
+        """Point ``alias`` at ``version``; return the version it pointed to before."""
+        previous = self.version_by_alias(name, alias)
+        self.client.set_registered_model_alias(name, alias, version)
+        history = self.history(name)
+        if not history or history[-1] != str(version):
+            history.append(str(version))
+            self.client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(history))
+        return previous.version if previous else None
+
+    def promote_if_better(
+        self, name: str, version: str, metric: str, alias: str = CHAMPION
+    ) -> Promotion:
+        """Promote ``version`` only when it scores strictly better than the champion
+        on ``metric`` (or when there is no champion yet)."""
+        current = self.version_by_alias(name, alias)
+        score = self.score(name, version, metric)
+        if current is None:
+            self.promote(name, version, alias)
+            return Promotion(name, str(version), True, None, metric, score, None, "no champion yet")
+        previous_score = self.score(name, current.version, metric)
+        if score is not None and (previous_score is None or score > previous_score):
+            self.promote(name, version, alias)
+            reason = f"{metric} {score:.4f} > {previous_score}"
+            return Promotion(name, str(version), True, current.version, metric, score, previous_score, reason)
+        reason = f"{metric} {score} is not better than the champion's {previous_score}"
+        return Promotion(name, str(version), False, current.version, metric, score, previous_score, reason)

@@ -1,0 +1,160 @@
+"""``WorkflowTracker``: the MLflow side of one workflow run, owned by the orchestrator.
+
+One parent run per ``kedro scanflow run`` (and per ``--resume``), one child run per task.
+The orchestrator creates each child before starting its task, so that a task that is
+killed outright still has a run that ends ``FAILED``; the task process itself adds the
+node's params, metrics, artifacts and ends its run. The parent ends exactly once.
+(kedro-mlflow's hook ends the active run after every ``kedro run``; its issue #579 is why
+the parent belongs to the orchestrating process and never to a task.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kedro_scanflow.pipeline.task_plan import Task
+    from kedro_scanflow.tracking.tracking_uri import TrackingTarget
+
+logger = logging.getLogger(__name__)
+
+TAG_PREFIX = "scanflow."
+TAG_KIND = "scanflow.kind"
+TAG_RUN_ID = "scanflow.run_id"
+TAG_PIPELINES = "scanflow.pipelines"
+TAG_BACKEND = "scanflow.backend"
+TAG_TASK = "scanflow.task"
+TAG_NODES = "scanflow.nodes"
+TAG_PID = "scanflow.pid"
+TAG_HOST = "scanflow.host"
+TAG_CONTAINER_ID = "scanflow.container_id"
+TAG_RESUMED_FROM = "scanflow.resumed_from"
+TAG_STOP_REASON = "scanflow.stop_reason"
+KIND_WORKFLOW = "workflow"
+KIND_TASK = "task"
+
+_MAX_TAG_LENGTH = 5000
+_TERMINAL = {"FINISHED", "FAILED", "KILLED"}
+
+
+class WorkflowTracker:
+    """Creates and ends the parent and task runs of a workflow run."""
+
+    def __init__(self, target: TrackingTarget):
+        """Connect to the tracker; creates the experiment when it does not exist."""
+        self.target = target
+        self.client = MlflowClient(tracking_uri=target.uri)
+        experiment = self.client.get_experiment_by_name(target.experiment)
+        if experiment is None:
+            self.experiment_id = self.client.create_experiment(
+                target.experiment, artifact_location=target.artifact_location
+            )
+        else:
+            self.experiment_id = experiment.experiment_id
+        self.parent_run_id: str | None = None
+        self._parent_ended = False
+
+    def start_workflow(
+        self, run_name: str, tags: Mapping[str, str], params: Mapping[str, object] | None = None
+    ) -> str:
+        """Create the parent run (status RUNNING) and return its id."""
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=run_name,
+            tags={TAG_KIND: KIND_WORKFLOW, TAG_HOST: socket.gethostname(), **_clip(tags)},
+        )
+        self.parent_run_id = run.info.run_id
+        if params:
+            self.log_params(self.parent_run_id, params)
+        return self.parent_run_id
+
+    def start_task(self, task: Task, tags: Mapping[str, str]) -> str:
+        """Create the child run of ``task`` under the parent and return its id."""
+        if self.parent_run_id is None:
+            raise RuntimeError("start_workflow() must be called before start_task().")
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=task.name,
+            tags={
+                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                MLFLOW_RUN_NAME: task.name,
+                TAG_KIND: KIND_TASK,
+                TAG_TASK: task.slug,
+                TAG_NODES: ",".join(task.nodes),
+                "kedro.tags": ",".join(sorted(task.tags)),
+                "kedro.namespace": task.namespace or "",
+                **_clip(tags),
+            },
+        )
+        return run.info.run_id
+
+    def end_task(self, run_id: str, succeeded: bool, reason: str | None = None) -> None:
+        """End a task run that its process left open (crash, kill); never re-end one."""
+        status = self.client.get_run(run_id).info.status
+        if status in _TERMINAL:
+            return
+        if reason:
+            self.client.set_tag(run_id, TAG_STOP_REASON, reason[:_MAX_TAG_LENGTH])
+        self.client.set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
+
+    def copy_task_metrics(self, task: Task, run_id: str) -> None:
+        """Mirror the task's latest metrics on the parent as ``<task>.<metric>``, so runs
+        of a pipeline can be compared from the parent alone."""
+        if self.parent_run_id is None:
+            return
+        metrics = self.client.get_run(run_id).data.metrics
+        for key, value in metrics.items():
+            if math.isfinite(value):
+                self.client.log_metric(self.parent_run_id, f"{task.slug}.{key}", value)
+
+    def end_workflow(self, succeeded: bool, reason: str | None = None) -> None:
+        """End the parent run: FINISHED or FAILED, exactly once."""
+        if self.parent_run_id is None or self._parent_ended:
+            return
+        self._parent_ended = True
+        if reason:
+            self.client.set_tag(self.parent_run_id, TAG_STOP_REASON, reason[:_MAX_TAG_LENGTH])
+        status = RunStatus.to_string(RunStatus.FINISHED if succeeded else RunStatus.FAILED)
+        self.client.set_terminated(self.parent_run_id, status)
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        """Log flattened params, skipping ones already logged with the same value."""
+        existing = self.client.get_run(run_id).data.params
+        for key, value in flatten_params(params).items():
+            if key not in existing:
+                self.client.log_param(run_id, key, value)
+
+
+def flatten_params(params: Mapping[str, object], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``, values clipped to MLflow's length limit."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten_params(value, prefix=f"{name}."))
+        else:
+            flat[name] = str(value)[:6000]
+    return flat
+
+
+def _clip(tags: Mapping[str, str]) -> dict[str, str]:
+    return {key: str(value)[:_MAX_TAG_LENGTH] for key, value in tags.items()}
+
+
+def process_identity() -> dict[str, str]:
+    """Tags that say where a task ran: pid, host and, in a container, its id."""
+    identity = {TAG_PID: str(os.getpid()), TAG_HOST: socket.gethostname()}
+    container = os.environ.get("SCANFLOW_CONTAINER_ID")
+    if container:
+        identity[TAG_CONTAINER_ID] = container
+    return identity

@@ -1,0 +1,88 @@
+"""Shared fixtures: real Kedro projects in temporary folders, run through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+KEDRO = str(Path(sys.executable).with_name("kedro"))
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a CLI run: no telemetry, no inherited MLflow settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MLFLOW_", "KEDRO_ENV", "PYTEST_"))
+    }
+    env.update({"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "COLUMNS": "200"})
+    env.update(extra)
+    return env
+
+
+@dataclass
+class CliResult:
+    """What a ``kedro`` command printed and how it exited."""
+
+    returncode: int
+    output: str
+
+    def __str__(self) -> str:
+        return f"exit code {self.returncode}\n{self.output}"
+
+
+@dataclass
+class KedroProject:
+    """A Kedro project on disk that tests run commands in."""
+
+    path: Path
+
+    def kedro(self, *args: str, timeout: float = 600, **env: str) -> CliResult:
+        """Run ``kedro <args>`` in the project, like a user would."""
+        completed = subprocess.run(
+            [KEDRO, *args],
+            cwd=self.path,
+            env=cli_env(**env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return CliResult(completed.returncode, completed.stdout)
+
+    def start_kedro(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        """Start ``kedro <args>`` without waiting (for interrupt tests)."""
+        return subprocess.Popen(
+            [KEDRO, *args],
+            cwd=self.path,
+            env=cli_env(**env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.path / 'mlflow.db'}"
+
+    def runs_root(self) -> Path:
+        return self.path / "data" / "scanflow" / "runs"
+
+
+@pytest.fixture
+def toy_project(tmp_path: Path) -> KedroProject:
+    """A fresh copy of the toy project: four tiny nodes, memory and file edges."""
+    path = tmp_path / "toy_project"
+    shutil.copytree(FIXTURES / "toy_project", path)
+    return KedroProject(path)
