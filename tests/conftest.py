@@ -86,3 +86,31 @@ def toy_project(tmp_path: Path) -> KedroProject:
     path = tmp_path / "toy_project"
     shutil.copytree(FIXTURES / "toy_project", path)
     return KedroProject(path)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under ``CI=true`` a skipped test means a component is missing: fail the run.
+
+    Only tests marked ``kubernetes`` may skip (no cluster can run on the CI machine); they
+    are reported as skipped, never as passed.
+    """
+    if os.environ.get("CI", "").lower() != "true":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    skipped = [
+        report
+        for report in reporter.stats.get("skipped", [])
+        if "kubernetes" not in getattr(report, "keywords", {})
+    ]
+    if skipped:
+        reporter.write_line(
+            f"CI: {len(skipped)} test(s) skipped because a component is missing; failing the run:",
+            red=True,
+        )
+        for report in skipped:
+            reporter.write_line(
+                f"  {report.nodeid}: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr}"
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -85,10 +85,14 @@ def test_independent_nodes_overlap_and_max_workers_limits_them(toy_project):
         for slug in ("wait-a", "wait-b"):
             state = run.task_state(slug)
             assert state is not None and state.status == TaskStatus.SUCCEEDED
-            spans.append((datetime.fromisoformat(state.started_at), datetime.fromisoformat(state.ended_at)))
+            spans.append(
+                (datetime.fromisoformat(state.started_at), datetime.fromisoformat(state.ended_at))
+            )
         return spans
 
-    assert toy_project.kedro("scanflow", "run", "-p", "parallel", "--max-workers", "2").returncode == 0
+    assert (
+        toy_project.kedro("scanflow", "run", "-p", "parallel", "--max-workers", "2").returncode == 0
+    )
     (a_start, a_end), (b_start, b_end) = intervals(toy_project, _only_run(toy_project))
     assert a_start < b_end and b_start < a_end, "independent nodes must run at the same time"
 
@@ -118,12 +122,20 @@ def test_a_failing_node_is_named_keeps_finished_outputs_and_the_run_resumes(toy_
     [first_parent] = tracker.workflow_runs()
     assert first_parent.status == "FAILED"
     statuses = {t.name: t.status for t in tracker.task_runs(first_parent.run_id)}
-    assert statuses == {"load_numbers": "FINISHED", "double": "FINISHED", "square": "FINISHED", "total": "FAILED"}
+    assert statuses == {
+        "load_numbers": "FINISHED",
+        "double": "FINISHED",
+        "square": "FINISHED",
+        "total": "FAILED",
+    }
 
     (toy_project.path / "data" / "FAIL").unlink()
     resumed = toy_project.kedro("scanflow", "run", "--resume", run.run_id)
     assert resumed.returncode == 0, resumed
-    assert json.loads((toy_project.path / "data/08_reporting/summary.json").read_text())["doubled"] == 20
+    assert (
+        json.loads((toy_project.path / "data/08_reporting/summary.json").read_text())["doubled"]
+        == 20
+    )
     assert run.task_state("total").attempts == 2
     assert run.task_state("double").attempts == 1, "finished tasks are not run again"
     assert run.task_state("load-numbers").attempts == 1
@@ -152,7 +164,9 @@ def test_an_unknown_backend_is_refused_with_the_choices(toy_project):
         ("local", "run:\n  backend: cloud\n", ["run.backend", "'cloud'"]),
     ],
 )
-def test_an_invalid_scanflow_yml_names_the_file_the_key_and_the_value(toy_project, env, content, expected):
+def test_an_invalid_scanflow_yml_names_the_file_the_key_and_the_value(
+    toy_project, env, content, expected
+):
     path = toy_project.path / "conf" / env / "scanflow.yml"
     path.write_text(content)
     result = toy_project.kedro("scanflow", "run")
@@ -174,11 +188,16 @@ def test_a_missing_input_file_is_reported_before_anything_starts(toy_project):
 def test_an_in_memory_input_without_its_producer_is_refused(toy_project):
     result = toy_project.kedro("scanflow", "run", "--nodes", "total")
     assert result.returncode == 1
-    assert "'doubled' (read by total) is an in-memory dataset that no selected node produces" in result.output
+    assert (
+        "'doubled' (read by total) is an in-memory dataset that no selected node produces"
+        in result.output
+    )
 
 
 def test_selectors_params_and_environments_work_as_in_kedro_run(toy_project):
-    result = toy_project.kedro("scanflow", "run", "--to-nodes", "double", "--params", "factor.multiplier=3")
+    result = toy_project.kedro(
+        "scanflow", "run", "--to-nodes", "double", "--params", "factor.multiplier=3"
+    )
     assert result.returncode == 0, result
     [parent] = _tracker(toy_project).workflow_runs()
     tasks = {t.name: t for t in _tracker(toy_project).task_runs(parent.run_id)}
@@ -186,11 +205,17 @@ def test_selectors_params_and_environments_work_as_in_kedro_run(toy_project):
     assert tasks["double"].metrics["doubled_sum"] == 30.0
 
     (toy_project.path / "conf" / "staging").mkdir()
-    (toy_project.path / "conf" / "staging" / "parameters.yml").write_text("factor:\n  multiplier: 5\n")
-    result = toy_project.kedro("scanflow", "run", "--env", "staging", "--nodes", "load_numbers,double")
+    (toy_project.path / "conf" / "staging" / "parameters.yml").write_text(
+        "factor:\n  multiplier: 5\n"
+    )
+    result = toy_project.kedro(
+        "scanflow", "run", "--env", "staging", "--nodes", "load_numbers,double"
+    )
     assert result.returncode == 0, result
     latest = _tracker(toy_project).workflow_runs()[0]
-    doubled = {t.name: t.metrics.get("doubled_sum") for t in _tracker(toy_project).task_runs(latest.run_id)}
+    doubled = {
+        t.name: t.metrics.get("doubled_sum") for t in _tracker(toy_project).task_runs(latest.run_id)
+    }
     assert doubled == {"load_numbers": None, "double": 50.0}
 
     result = toy_project.kedro("scanflow", "run", "--tags", "ingest")
@@ -227,7 +252,9 @@ def test_spawn_start_method_runs_fresh_interpreters(toy_project):
     assert len(pids) == 4
 
 
-def _wait_for_running(project: KedroProject, slug: str, timeout: float = 60) -> tuple[RunDirectory, int]:
+def _wait_for_running(
+    project: KedroProject, slug: str, timeout: float = 60
+) -> tuple[RunDirectory, int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for run in RunDirectory.list(project.runs_root()):
@@ -283,7 +310,9 @@ def test_no_process_outlives_the_run(toy_project):
     result = toy_project.kedro("scanflow", "run")
     assert result.returncode == 0
     run = _only_run(toy_project)
-    pids = [int(run.task_state(slug).handle) for slug in ("load-numbers", "double", "square", "total")]
+    pids = [
+        int(run.task_state(slug).handle) for slug in ("load-numbers", "double", "square", "total")
+    ]
     assert not any(_pid_alive(pid) for pid in pids)
     server_log = Path(run.logs / "_fork-server.log")
     assert server_log.exists()

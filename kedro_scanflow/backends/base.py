@@ -62,7 +62,7 @@ class AbstractBackend(ABC):
         self.context = context
         self.exits: queue.Queue[TaskExit] = queue.Queue()
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - optional: most backends need no preparation
         """Prepare the backend before the first task (networks, servers, fork server).
 
         Called before the orchestrator starts any thread, so a backend may fork here.
@@ -88,5 +88,5 @@ class AbstractBackend(ABC):
         except queue.Empty:
             return None
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # noqa: B027 - optional: nothing to release by default
         """Release everything the backend created for the run (always called)."""

@@ -48,6 +48,8 @@ def load_scanflow_config(config_loader: AbstractConfigLoader) -> ScanflowConfig:
     try:
         raw = config_loader[CONFIG_KEY]
     except MissingConfigException:
+        if _config_files(config_loader):
+            raise  # the files exist but cannot be read: not a case for defaults
         logger.debug("No scanflow.yml found; using the defaults.")
         raw = {}
     try:

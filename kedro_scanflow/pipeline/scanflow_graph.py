@@ -141,7 +141,11 @@ class ScanflowGraph:
             label = f" [{node.kind}]" if node.kind != "task" else ""
             tags = f"  tags: {', '.join(node.tags)}" if node.tags else ""
             lines.append(f"  {node.name}{label}{tags}")
-            external = [d for d in node.inputs if not any(e.dataset == d and e.target == node.id for e in volume)]
+            external = [
+                d
+                for d in node.inputs
+                if not any(e.dataset == d and e.target == node.id for e in volume)
+            ]
             if external:
                 lines.append(f"      reads from the catalog: {', '.join(external)}")
         lines += ["", "Volume edges (data):"]

@@ -102,9 +102,7 @@ class TaskPlan:
         nodes_by_name = {node.name: node for node in pipeline.nodes}
         groups = pipeline.group_nodes_by(None if group_by == "none" else group_by)
         slugs = _unique_slugs([group.name for group in groups])
-        slug_of_node = {
-            node: slugs[group.name] for group in groups for node in group.nodes
-        }
+        slug_of_node = {node: slugs[group.name] for group in groups for node in group.nodes}
         order = {node.name: index for index, node in enumerate(pipeline.nodes)}
 
         producer: dict[str, str] = {}
@@ -157,9 +155,7 @@ class TaskPlan:
         free_inputs = frozenset(
             d for d in pipeline.inputs() if not is_parameter(d) and d not in producer
         )
-        parameters = frozenset(
-            d for node in pipeline.nodes for d in node.inputs if is_parameter(d)
-        )
+        parameters = frozenset(d for node in pipeline.nodes for d in node.inputs if is_parameter(d))
         return cls(
             tasks=ordered, shared_datasets=shared, free_inputs=free_inputs, parameters=parameters
         )

@@ -136,7 +136,9 @@ class RunDirectory:
         return self.root / "tasks"
 
     @classmethod
-    def create(cls, runs_root: Path, request: RunRequest, run_id: str | None = None) -> RunDirectory:
+    def create(
+        cls, runs_root: Path, request: RunRequest, run_id: str | None = None
+    ) -> RunDirectory:
         """Make a new run directory and save ``request`` in it."""
         run = cls(runs_root / (run_id or new_run_id()))
         for folder in (run.volume, run.logs, run.tasks):
@@ -159,9 +161,7 @@ class RunDirectory:
         run = cls(runs_root / run_id)
         if not (run.root / "run.json").is_file():
             known = ", ".join(r.run_id for r in cls.list(runs_root)[-5:]) or "none"
-            raise FileNotFoundError(
-                f"No run '{run_id}' in {runs_root} (recent runs: {known})."
-            )
+            raise FileNotFoundError(f"No run '{run_id}' in {runs_root} (recent runs: {known}).")
         return run
 
     @classmethod
@@ -169,11 +169,7 @@ class RunDirectory:
         """Every run under ``runs_root``, oldest first."""
         if not runs_root.is_dir():
             return []
-        return [
-            cls(path)
-            for path in sorted(runs_root.iterdir())
-            if (path / "run.json").is_file()
-        ]
+        return [cls(path) for path in sorted(runs_root.iterdir()) if (path / "run.json").is_file()]
 
     def record(self) -> RunRecord:
         return RunRecord.model_validate_json((self.root / "run.json").read_text(encoding="utf-8"))

@@ -165,7 +165,9 @@ class Scheduler:
             state.handle = self._backend.launch(task, spec_path)
         except Exception as error:  # noqa: BLE001 - a task that cannot start is a failed task
             logger.error("Could not start task %s: %s", task.name, error)
-            self._finish(task, state, exit_code=None, reason=f"could not start: {error}", outcome=outcome)
+            self._finish(
+                task, state, exit_code=None, reason=f"could not start: {error}", outcome=outcome
+            )
             return False
         self._run.save_task_state(state)
         self._running[task.slug] = task
@@ -209,9 +211,7 @@ class Scheduler:
             outcome.failed.append(failure)
         if self._tracker is not None and state.mlflow_run_id is not None:
             try:
-                self._tracker.end_task(state.mlflow_run_id, succeeded, reason)
-                if succeeded:
-                    self._tracker.copy_task_metrics(task, state.mlflow_run_id)
+                self._tracker.finish_task(task, state.mlflow_run_id, succeeded, reason)
             except Exception as error:  # noqa: BLE001 - tracking trouble must not lose the run
                 logger.warning("Could not update the MLflow run of %s: %s", task.name, error)
         if self._listener is not None:

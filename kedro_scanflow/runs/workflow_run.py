@@ -194,9 +194,7 @@ def _check_inputs(plan: TaskPlan, pipeline: Pipeline, catalog: CatalogProtocol) 
     """Fail before any task starts when an input of the pipeline is missing."""
     problems = []
     for dataset in sorted(plan.free_inputs):
-        readers = ", ".join(
-            sorted(node.name for node in pipeline.nodes if dataset in node.inputs)
-        )
+        readers = ", ".join(sorted(node.name for node in pipeline.nodes if dataset in node.inputs))
         if is_ephemeral(catalog, dataset):
             problems.append(
                 f"- '{dataset}' (read by {readers}) is an in-memory dataset that no "
@@ -273,7 +271,9 @@ def _execute(
         )
         record.attempts.append(attempt)
         run_directory.save_record(record)
-        _announce(console, prepared, run_directory, backend_name, max_workers, attempt, already_done)
+        _announce(
+            console, prepared, run_directory, backend_name, max_workers, attempt, already_done
+        )
 
         def spec_for(task: Task, mlflow_run_id: str | None) -> TaskSpec:
             return _task_spec(

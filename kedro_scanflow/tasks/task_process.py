@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -53,9 +54,7 @@ def use_plain_log_output() -> None:
     from rich.logging import RichHandler  # noqa: PLC0415 - only task processes need it
 
     root = logging.getLogger()
-    targets = [root] + [
-        logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
-    ]
+    targets = [root] + [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
     for target in targets:
         if not isinstance(target, logging.Logger):
             continue
@@ -89,7 +88,10 @@ def quiet_expected_task_warnings() -> None:
     """Install :class:`_ExpectedInTasks` and silence warnings the orchestrator already
     showed once (every task would otherwise repeat them)."""
     expected = _ExpectedInTasks()
-    for name in ("kedro_mlflow.framework.hooks.mlflow_hook", "kedro_viz.integrations.kedro.run_hooks"):
+    for name in (
+        "kedro_mlflow.framework.hooks.mlflow_hook",
+        "kedro_viz.integrations.kedro.run_hooks",
+    ):
         logging.getLogger(name).addFilter(expected)
     warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
 
@@ -111,7 +113,7 @@ def run_task(spec: TaskSpec, project_path: Path) -> int:
     started = perf_counter()
     try:
         if spec.tracking is not None:
-            observer = TaskObserver(_open_mlflow_run(mlflow, spec), spec.tracking.run_id)
+            _open_mlflow_run(mlflow, spec)
         runner = ScanflowTaskRunner(run_directory.volume, spec.shared_datasets, observer)
         logger.info("Task %s: running %s", spec.slug, ", ".join(spec.nodes))
         with KedroSession.create(
@@ -140,16 +142,16 @@ def run_task(spec: TaskSpec, project_path: Path) -> int:
         logger.error(
             "Task %s failed in node %s: %s: %s", spec.slug, node, type(error).__name__, error
         )
-        _end_mlflow_run(mlflow, perf_counter() - started, "FAILED")
+        _end_mlflow_run(mlflow, observer, perf_counter() - started, "FAILED")
         if isinstance(error, (TaskTerminated, KeyboardInterrupt)):
             return EXIT_TERMINATED
         return EXIT_FAILED
-    _end_mlflow_run(mlflow, perf_counter() - started, "FINISHED")
+    _end_mlflow_run(mlflow, observer, perf_counter() - started, "FINISHED")
     logger.info("Task %s completed in %.2f s", spec.slug, perf_counter() - started)
     return 0
 
 
-def _open_mlflow_run(mlflow: Any, spec: TaskSpec) -> Any:
+def _open_mlflow_run(mlflow: Any, spec: TaskSpec) -> None:
     """Make the task's MLflow run (created by the orchestrator) the active run, so that
     node code, kedro-mlflow datasets and kedro-mlflow's hook all log into it."""
     from kedro_scanflow.tracking.workflow_tracker import process_identity  # noqa: PLC0415
@@ -161,7 +163,6 @@ def _open_mlflow_run(mlflow: Any, spec: TaskSpec) -> Any:
     mlflow.set_experiment(experiment_id=spec.tracking.experiment_id)
     mlflow.start_run(run_id=spec.tracking.run_id)
     mlflow.set_tags(process_identity())
-    return mlflow.MlflowClient(spec.tracking.uri)
 
 
 def _single_pending_node(spec: TaskSpec, observer: TaskObserver) -> str | None:
@@ -169,11 +170,23 @@ def _single_pending_node(spec: TaskSpec, observer: TaskObserver) -> str | None:
     return pending[0] if len(pending) == 1 or len(spec.nodes) == 1 else None
 
 
-def _end_mlflow_run(mlflow: object, duration: float, status: str) -> None:
-    active = mlflow.active_run()  # type: ignore[attr-defined]
+def _end_mlflow_run(mlflow: Any, observer: TaskObserver, duration: float, status: str) -> None:
+    """Write what the observer collected in one batch, then end the run with ``status``."""
+    from mlflow.entities import Metric, Param  # noqa: PLC0415
+
+    active = mlflow.active_run()
     if active is None:
         return
+    run_id = active.info.run_id
+    client = mlflow.MlflowClient()
     try:
-        mlflow.log_metric("task_duration_s", duration)  # type: ignore[attr-defined]
+        existing = client.get_run(run_id).data.params
+        now = int(time.time() * 1000)
+        metrics = [Metric("task_duration_s", duration, now, 0)] + [
+            Metric("node_duration_s", seconds, now, step)
+            for step, (_, seconds) in enumerate(observer.node_durations)
+        ]
+        params = [Param(k, v) for k, v in observer.params.items() if k not in existing]
+        client.log_batch(run_id, metrics=metrics, params=params)
     finally:
-        mlflow.end_run(status)  # type: ignore[attr-defined]
+        mlflow.end_run(status)

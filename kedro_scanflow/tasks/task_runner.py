@@ -2,8 +2,7 @@
 
 It is a ``SequentialRunner`` that first swaps the task's in-memory edges for
 :class:`~kedro_scanflow.io.SharedVolumeDataset` so that data written by one task is read
-by the next, and registers a :class:`TaskObserver` that tells MLflow and the
-orchestrator what each node did.
+by the next, and registers a :class:`TaskObserver` that records what each node did.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from kedro.io import CatalogProtocol
     from kedro.pipeline import Pipeline
     from kedro.pipeline.node import Node
-    from mlflow.tracking import MlflowClient
     from pluggy import PluginManager
 
 logger = logging.getLogger(__name__)
@@ -34,39 +32,36 @@ logger = logging.getLogger(__name__)
 class TaskObserver:
     """Kedro hooks, registered only in task processes, that record what each node did.
 
-    Logs every node's parameters and duration to the task's MLflow run and remembers the
-    node that failed, so that the error the user sees names it.
+    Collects every node's parameters and duration (written to the task's MLflow run in
+    one batch when the task ends, since each write to a sqlite tracker costs a round
+    trip) and remembers the node that failed, so that the error the user sees names it.
     """
 
-    def __init__(self, client: MlflowClient | None = None, mlflow_run_id: str | None = None):
-        self._client = client
-        self._run_id = mlflow_run_id
+    def __init__(self) -> None:
         self._started: dict[str, float] = {}
+        self.params: dict[str, str] = {}
+        self.node_durations: list[tuple[str, float]] = []
         self.failed_node: str | None = None
-        self.completed_nodes: list[str] = []
+
+    @property
+    def completed_nodes(self) -> list[str]:
+        return [name for name, _ in self.node_durations]
 
     @hook_impl
     def before_node_run(self, node: Node, inputs: dict[str, Any]) -> None:
         self._started[node.name] = perf_counter()
-        if self._client is None or self._run_id is None:
-            return
         params: dict[str, Any] = {}
         for name, value in inputs.items():
             if name == "parameters":
                 params.update(value if isinstance(value, dict) else {name: value})
             elif name.startswith("params:"):
                 params[name.removeprefix("params:")] = value
-        existing = self._client.get_run(self._run_id).data.params if params else {}
-        for key, value in flatten_params(params).items():
-            if key not in existing:
-                self._client.log_param(self._run_id, key, value)
+        self.params.update(flatten_params(params))
 
     @hook_impl
     def after_node_run(self, node: Node) -> None:
-        self.completed_nodes.append(node.name)
         elapsed = perf_counter() - self._started.pop(node.name, perf_counter())
-        if self._client is not None and self._run_id is not None:
-            self._client.log_metric(self._run_id, "node_duration_s", elapsed)
+        self.node_durations.append((node.name, elapsed))
 
     @hook_impl
     def on_node_error(self, node: Node) -> None:

@@ -63,7 +63,9 @@ class ModelRegistry:
         source_run = model_uri.split("/")[1] if model_uri.startswith("runs:/") else None
         version = self.client.create_model_version(name, model_uri, run_id=source_run)
         for key, value in (metrics or {}).items():
-            self.client.set_model_version_tag(name, version.version, f"{TAG_METRIC_PREFIX}{key}", str(value))
+            self.client.set_model_version_tag(
+                name, version.version, f"{TAG_METRIC_PREFIX}{key}", str(value)
+            )
         return version
 
     def version_by_alias(self, name: str, alias: str = CHAMPION) -> ModelVersion | None:
@@ -92,7 +94,7 @@ class ModelRegistry:
         if not history or history[-1] != str(version):
             history.append(str(version))
             self.client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(history))
-        return previous.version if previous else None
+        return str(previous.version) if previous else None
 
     def promote_if_better(
         self, name: str, version: str, metric: str, alias: str = CHAMPION
@@ -104,10 +106,21 @@ class ModelRegistry:
         if current is None:
             self.promote(name, version, alias)
             return Promotion(name, str(version), True, None, metric, score, None, "no champion yet")
-        previous_score = self.score(name, current.version, metric)
+        previous_score = self.score(name, str(current.version), metric)
         if score is not None and (previous_score is None or score > previous_score):
             self.promote(name, version, alias)
             reason = f"{metric} {score:.4f} > {previous_score}"
-            return Promotion(name, str(version), True, current.version, metric, score, previous_score, reason)
+            return Promotion(
+                name,
+                str(version),
+                True,
+                str(current.version),
+                metric,
+                score,
+                previous_score,
+                reason,
+            )
         reason = f"{metric} {score} is not better than the champion's {previous_score}"
-        return Promotion(name, str(version), False, current.version, metric, score, previous_score, reason)
+        return Promotion(
+            name, str(version), False, str(current.version), metric, score, previous_score, reason
+        )

@@ -10,13 +10,16 @@ the parent belongs to the orchestrating process and never to a task.)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import socket
+import sqlite3
+import time
 from typing import TYPE_CHECKING
 
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
@@ -54,6 +57,8 @@ class WorkflowTracker:
         """Connect to the tracker; creates the experiment when it does not exist."""
         self.target = target
         self.client = MlflowClient(tracking_uri=target.uri)
+        self.client.search_experiments(max_results=1)  # creates a new sqlite database
+        use_write_ahead_log(target.uri)
         experiment = self.client.get_experiment_by_name(target.experiment)
         if experiment is None:
             self.experiment_id = self.client.create_experiment(
@@ -98,24 +103,29 @@ class WorkflowTracker:
         )
         return run.info.run_id
 
-    def end_task(self, run_id: str, succeeded: bool, reason: str | None = None) -> None:
-        """End a task run that its process left open (crash, kill); never re-end one."""
-        status = self.client.get_run(run_id).info.status
-        if status in _TERMINAL:
-            return
-        if reason:
-            self.client.set_tag(run_id, TAG_STOP_REASON, reason[:_MAX_TAG_LENGTH])
-        self.client.set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
+    def finish_task(
+        self, task: Task, run_id: str, succeeded: bool, reason: str | None = None
+    ) -> None:
+        """Close the books on a task's run once its process has exited.
 
-    def copy_task_metrics(self, task: Task, run_id: str) -> None:
-        """Mirror the task's latest metrics on the parent as ``<task>.<metric>``, so runs
-        of a pipeline can be compared from the parent alone."""
-        if self.parent_run_id is None:
-            return
-        metrics = self.client.get_run(run_id).data.metrics
-        for key, value in metrics.items():
-            if math.isfinite(value):
-                self.client.log_metric(self.parent_run_id, f"{task.slug}.{key}", value)
+        Ends the run if its process left it open (a crash or a kill), never re-ending
+        one; mirrors a successful task's latest metrics on the parent as
+        ``<task>.<metric>``, so that runs of a pipeline can be compared from the parent.
+        """
+        run = self.client.get_run(run_id)
+        if run.info.status not in _TERMINAL:
+            if reason:
+                self.client.set_tag(run_id, TAG_STOP_REASON, reason[:_MAX_TAG_LENGTH])
+            self.client.set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
+        if succeeded and self.parent_run_id is not None:
+            now = int(time.time() * 1000)
+            mirrored = [
+                Metric(f"{task.slug}.{key}", value, now, 0)
+                for key, value in run.data.metrics.items()
+                if math.isfinite(value)
+            ]
+            if mirrored:
+                self.client.log_batch(self.parent_run_id, metrics=mirrored)
 
     def end_workflow(self, succeeded: bool, reason: str | None = None) -> None:
         """End the parent run: FINISHED or FAILED, exactly once."""
@@ -133,6 +143,24 @@ class WorkflowTracker:
         for key, value in flatten_params(params).items():
             if key not in existing:
                 self.client.log_param(run_id, key, value)
+
+
+def use_write_ahead_log(uri: str) -> None:
+    """Switch a sqlite tracker to write-ahead logging, once (it persists in the file).
+
+    With the default rollback journal, a task writing to the tracker blocks every other
+    task reading from it; with WAL, readers and one writer proceed together, which is
+    what many task processes logging at once need.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    database = uri[len("sqlite:///") :]
+    if database in ("", ":memory:"):
+        return
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+        mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
 
 
 def flatten_params(params: Mapping[str, object], prefix: str = "") -> dict[str, str]:

@@ -1,3 +1,3 @@
-"""Scanflow MNIST: the reference Kedro project of kedro-scanflow."""
+"""Scanflow MNIST: an MNIST workflow from the kedro-scanflow starter."""
 
 __version__ = "0.1.0"

@@ -110,7 +110,11 @@ class ForkServer:
             code = 0
             try:
                 _Server(
-                    requests_read, events_write, self._project_path, self._preload, self._tracking_uri
+                    requests_read,
+                    events_write,
+                    self._project_path,
+                    self._preload,
+                    self._tracking_uri,
                 ).serve()
             except BaseException:  # noqa: BLE001 - the server must never return into the CLI
                 traceback.print_exc()
@@ -201,7 +205,9 @@ class ForkServer:
                 if event["event"] == "exited":
                     with self._lock:
                         self._running.discard(event["slug"])
-                    self._exits.put(TaskExit(event["slug"], int(event["code"]), event.get("reason")))
+                    self._exits.put(
+                        TaskExit(event["slug"], int(event["code"]), event.get("reason"))
+                    )
                 elif event["event"] != "ready":
                     self._replies.put(event)
         with self._lock:

@@ -38,7 +38,9 @@ def task_command(spec_path: Path | str, project_path: Path | str) -> list[str]:
 class ProcessLauncher:
     """Starts each task as a new interpreter in its own process group."""
 
-    def __init__(self, project_path: Path, exits: queue.Queue[TaskExit], grace_period: float = 10.0):
+    def __init__(
+        self, project_path: Path, exits: queue.Queue[TaskExit], grace_period: float = 10.0
+    ):
         self._project_path = project_path
         self._exits = exits
         self._grace_period = grace_period

@@ -26,11 +26,17 @@ if TYPE_CHECKING:
 @click.command(name="graph")
 @selection_options
 @click.option(
-    "--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
     help="Readable text or JSON for other tools.",
 )
 @click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="Write to this file instead of printing.",
 )
 @click.pass_obj

@@ -35,11 +35,17 @@ if TYPE_CHECKING:
     help="Where each task runs; default: run.backend in scanflow.yml ('local').",
 )
 @click.option(
-    "--max-workers", "-w", type=click.IntRange(min=1), default=None,
+    "--max-workers",
+    "-w",
+    type=click.IntRange(min=1),
+    default=None,
     help="Tasks running at once; default: run.max_workers or the number of CPUs.",
 )
 @click.option(
-    "--resume", "resume", default=None, metavar="RUN_ID",
+    "--resume",
+    "resume",
+    default=None,
+    metavar="RUN_ID",
     help="Run the unfinished tasks of an earlier run ('latest' for the most recent); "
     "the earlier run's pipeline, selectors and parameters are reused.",
 )

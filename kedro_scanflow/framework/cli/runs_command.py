@@ -45,11 +45,17 @@ def runs_command(
         try:
             parents = [query.gather(run_id)]
         except Exception:  # noqa: BLE001 - any lookup failure means "not found"
-            raise click.ClickException(f"No workflow run '{run_id}' in the tracker at {query.tracking_uri}.") from None
+            raise click.ClickException(
+                f"No workflow run '{run_id}' in the tracker at {query.tracking_uri}."
+            ) from None
     for parent in reversed(parents):
         tasks = query.task_runs(parent.run_id)
         if as_json:
-            click.echo(json.dumps({"workflow": _as_dict(parent), "tasks": [_as_dict(t) for t in tasks]}, indent=2))
+            click.echo(
+                json.dumps(
+                    {"workflow": _as_dict(parent), "tasks": [_as_dict(t) for t in tasks]}, indent=2
+                )
+            )
         else:
             _print([parent], False, f"Workflow run {parent.run_id}")
             _print(tasks, False, "Task runs")
@@ -57,8 +63,13 @@ def runs_command(
 
 def _as_dict(run: RunMetadata) -> dict[str, object]:
     return {
-        "run_id": run.run_id, "name": run.name, "status": run.status,
-        "duration_s": run.duration_s, "params": run.params, "metrics": run.metrics, "tags": run.tags,
+        "run_id": run.run_id,
+        "name": run.name,
+        "status": run.status,
+        "duration_s": run.duration_s,
+        "params": run.params,
+        "metrics": run.metrics,
+        "tags": run.tags,
     }
 
 
@@ -72,7 +83,9 @@ def _print(runs: list[RunMetadata], as_json: bool, title: str) -> None:
         table.add_column(column, overflow="fold")
     for run in runs:
         started = (
-            datetime.fromtimestamp(run.start_time / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            datetime.fromtimestamp(run.start_time / 1000, tz=timezone.utc).strftime(
+                "%Y-%m-%d %H:%M:%S"
+            )
             if run.start_time
             else ""
         )

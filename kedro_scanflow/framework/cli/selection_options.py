@@ -28,26 +28,53 @@ _OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         "--pipelines", default="", callback=split_string, help="Comma-separated pipelines to run."
     ),
     click.option(
-        "--nodes", "-n", "node_names", default="", callback=split_node_names,
+        "--nodes",
+        "-n",
+        "node_names",
+        default="",
+        callback=split_node_names,
         help="Run only these nodes (comma-separated names).",
     ),
-    click.option("--tags", "-t", default="", callback=split_string, help="Run only nodes with any of these tags."),
     click.option(
-        "--namespaces", "-ns", default="", callback=split_node_names,
+        "--tags",
+        "-t",
+        default="",
+        callback=split_string,
+        help="Run only nodes with any of these tags.",
+    ),
+    click.option(
+        "--namespaces",
+        "-ns",
+        default="",
+        callback=split_node_names,
         help="Run only nodes in these namespaces.",
     ),
-    click.option("--from-nodes", default="", callback=split_node_names, help="Run from these nodes on."),
-    click.option("--to-nodes", default="", callback=split_node_names, help="Run up to these nodes."),
-    click.option("--from-inputs", default="", callback=split_string, help="Run from these datasets on."),
-    click.option("--to-outputs", default="", callback=split_string, help="Run up to these datasets."),
     click.option(
-        "--load-versions", "-lv", default="", callback=_split_load_versions,
+        "--from-nodes", default="", callback=split_node_names, help="Run from these nodes on."
+    ),
+    click.option(
+        "--to-nodes", default="", callback=split_node_names, help="Run up to these nodes."
+    ),
+    click.option(
+        "--from-inputs", default="", callback=split_string, help="Run from these datasets on."
+    ),
+    click.option(
+        "--to-outputs", default="", callback=split_string, help="Run up to these datasets."
+    ),
+    click.option(
+        "--load-versions",
+        "-lv",
+        default="",
+        callback=_split_load_versions,
         help="Dataset versions to load: 'dataset:YYYY-MM-DDThh.mm.ss.sssZ,...'.",
     ),
     click.option("--env", "-e", default=None, help="Kedro configuration environment."),
     click.option("--conf-source", default=None, help="Path of the configuration directory."),
     click.option(
-        "--params", type=click.UNPROCESSED, default="", callback=_split_params,
+        "--params",
+        type=click.UNPROCESSED,
+        default="",
+        callback=_split_params,
         help="Runtime parameters: 'key=value,nested.key=value'.",
     ),
 ]
@@ -90,6 +117,17 @@ def request_from_options(
 
 
 SELECTION_KEYS = (
-    "pipeline", "pipelines", "node_names", "tags", "namespaces", "from_nodes", "to_nodes",
-    "from_inputs", "to_outputs", "load_versions", "env", "conf_source", "params",
+    "pipeline",
+    "pipelines",
+    "node_names",
+    "tags",
+    "namespaces",
+    "from_nodes",
+    "to_nodes",
+    "from_inputs",
+    "to_outputs",
+    "load_versions",
+    "env",
+    "conf_source",
+    "params",
 )

@@ -40,7 +40,9 @@ def summarize_predictions(
     metrics = {
         "n_predictions": float(len(digit_predictions)),
         "mean_confidence": float(confidence.mean()),
-        "low_confidence_fraction": float((confidence < inference["low_confidence_threshold"]).mean()),
+        "low_confidence_fraction": float(
+            (confidence < inference["low_confidence_threshold"]).mean()
+        ),
     }
     if new_digits.labels is not None:
         correct = digit_predictions["predicted"].to_numpy() == new_digits.labels

@@ -35,7 +35,9 @@ def split_digits(digits: ImageSet, split: dict[str, Any]) -> tuple[ImageSet, Ima
         stratify=digits.labels[rest],
         random_state=split["seed"],
     )
-    logger.info("Split %d digits: %d train, %d test, %d new", len(digits), len(train), len(test), len(new))
+    logger.info(
+        "Split %d digits: %d train, %d test, %d new", len(digits), len(train), len(test), len(new)
+    )
     return digits.subset(train), digits.subset(test), digits.subset(new)
 
 
@@ -55,7 +57,10 @@ def train_classifier(
             logs = logs or {}
             logger.info(
                 "epoch %d/%d: loss %.4f, accuracy %.4f, val_accuracy %.4f",
-                epoch + 1, epochs, logs.get("loss", np.nan), logs.get("accuracy", np.nan),
+                epoch + 1,
+                epochs,
+                logs.get("loss", np.nan),
+                logs.get("accuracy", np.nan),
                 logs.get("val_accuracy", np.nan),
             )
 
@@ -69,7 +74,9 @@ def train_classifier(
         verbose=0,
     )
     history = {
-        f"train_{name}": [{"step": step, "value": float(value)} for step, value in enumerate(values)]
+        f"train_{name}": [
+            {"step": step, "value": float(value)} for step, value in enumerate(values)
+        ]
         for name, values in fitted.history.items()
     }
     return model, history
@@ -88,7 +95,9 @@ def evaluate_classifier(classifier: Any, test_features: ImageSet) -> tuple[dict[
     report = {
         "test_accuracy": accuracy,
         "n_test": int(len(truth)),
-        "per_class_accuracy": {str(c): round(a, 4) for c, a in zip(classes, per_class)},
+        "per_class_accuracy": {
+            str(c): round(a, 4) for c, a in zip(classes, per_class, strict=True)
+        },
         "confusion_matrix": matrix.tolist(),
     }
     return report, accuracy
@@ -115,14 +124,17 @@ def register_classifier(
     )
     registry_client = ModelRegistry()
     version = registry_client.register(
-        logged.model_uri, registry["model_name"], {"test_accuracy": classifier_report["test_accuracy"]}
+        logged.model_uri,
+        registry["model_name"],
+        {"test_accuracy": classifier_report["test_accuracy"]},
     )
     promotion = registry_client.promote_if_better(
         registry["model_name"], version.version, "test_accuracy", registry["alias"]
     )
     logger.info(
         "Registered %s version %s (%s): %s",
-        registry["model_name"], version.version,
+        registry["model_name"],
+        version.version,
         "promoted to @" + registry["alias"] if promotion.promoted else "not promoted",
         promotion.reason,
     )
