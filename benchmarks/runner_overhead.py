@@ -157,6 +157,15 @@ def time_naive_subprocess(root: Path, repeats: int) -> float:
     return _median(samples)
 
 
+def _end_leftover_mlflow_runs() -> None:
+    """kedro-mlflow's in-process runs can stay on MLflow's active-run stack after
+    ``session.run``; end them before the temporary project disappears."""
+    import mlflow  # noqa: PLC0415
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -184,6 +193,7 @@ def main() -> None:
         config.write_text(config.read_text() + "backends:\n  local:\n    start_method: spawn\n")
         spawn_chain5 = time_local_backend(root, "chain5", 1)
         sequential_chain5 = time_sequential(root, "chain5", args.repeats)
+        _end_leftover_mlflow_runs()
 
     results = {
         "cpu_count": os.cpu_count(),

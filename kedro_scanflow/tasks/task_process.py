@@ -39,6 +39,16 @@ class TaskTerminated(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt
     """
 
 
+def quiet_task_session() -> None:
+    """Settings for the Kedro sessions that task processes open.
+
+    Telemetry is off: the user's own ``kedro scanflow run`` session already reports the
+    run (if they consented); one report per node would be noise, and on an offline
+    machine every attempt would wait for its network timeout.
+    """
+    os.environ["KEDRO_DISABLE_TELEMETRY"] = "true"
+
+
 def install_termination_handler() -> None:
     """Turn SIGTERM into :class:`TaskTerminated` and restore Ctrl-C's default behaviour."""
 
@@ -108,6 +118,7 @@ def run_task(spec: TaskSpec, project_path: Path) -> int:
 
     use_plain_log_output()
     quiet_expected_task_warnings()
+    quiet_task_session()
     run_directory = RunDirectory(project_path / spec.run_directory)
     observer = TaskObserver()
     started = perf_counter()
@@ -171,22 +182,24 @@ def _single_pending_node(spec: TaskSpec, observer: TaskObserver) -> str | None:
 
 
 def _end_mlflow_run(mlflow: Any, observer: TaskObserver, duration: float, status: str) -> None:
-    """Write what the observer collected in one batch, then end the run with ``status``."""
+    """Write what the observer collected in one batch, then end the run with ``status``.
+
+    Parameters kedro-mlflow's hook may also have logged are safe to send again: MLflow
+    accepts a parameter logged twice with the same value, and kedro-mlflow names
+    nested parameters differently (unflattened).
+    """
     from mlflow.entities import Metric, Param  # noqa: PLC0415
 
     active = mlflow.active_run()
     if active is None:
         return
-    run_id = active.info.run_id
-    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
+    metrics = [Metric("task_duration_s", duration, now, 0)] + [
+        Metric("node_duration_s", seconds, now, step)
+        for step, (_, seconds) in enumerate(observer.node_durations)
+    ]
+    params = [Param(key, value) for key, value in observer.params.items()]
     try:
-        existing = client.get_run(run_id).data.params
-        now = int(time.time() * 1000)
-        metrics = [Metric("task_duration_s", duration, now, 0)] + [
-            Metric("node_duration_s", seconds, now, step)
-            for step, (_, seconds) in enumerate(observer.node_durations)
-        ]
-        params = [Param(k, v) for k, v in observer.params.items() if k not in existing]
-        client.log_batch(run_id, metrics=metrics, params=params)
+        mlflow.MlflowClient().log_batch(active.info.run_id, metrics=metrics, params=params)
     finally:
         mlflow.end_run(status)
