@@ -39,8 +39,9 @@ CHAIN_LENGTH = 20
 FANOUT_WIDTH = 8
 
 
-def write_project(root: Path) -> None:
-    """Write the synthetic project into ``root``."""
+def write_project(root: Path, extra_chains: tuple[int, ...] = ()) -> None:
+    """Write the synthetic project into ``root``; ``extra_chains`` adds ``chain<n>``
+    pipelines (the first n nodes of the chain)."""
     package = root / "src" / "bench_project"
     package.mkdir(parents=True)
     (root / "conf" / "base").mkdir(parents=True)
@@ -88,12 +89,14 @@ def write_project(root: Path) -> None:
                     node(sleep_one_second, f"params:index_{{i}}", f"slept_{{i}}", name=f"sleep_{{i}}")
                     for i in range({FANOUT_WIDTH})
                 ]
-                return {{
+                pipelines = {{
                     "__default__": pipeline(chain),
                     "chain": pipeline(chain),
-                    "chain5": pipeline(chain[:5]),
                     "fanout": pipeline(fanout),
                 }}
+                for length in {sorted({5, *extra_chains})}:
+                    pipelines[f"chain{{length}}"] = pipeline(chain[:length])
+                return pipelines
             """
         )
     )

@@ -17,13 +17,29 @@ def test_graph_prints_the_multigraph_as_text_and_json(toy_project):
     assert f"MLflow (sqlite:///{toy_project.path}/mlflow.db)" in text.output
 
     target = toy_project.path / "graph.json"
-    written = toy_project.kedro("scanflow", "graph", "--format", "json", "-o", str(target), "--tags", "math")
+    written = toy_project.kedro(
+        "scanflow", "graph", "--format", "json", "-o", str(target), "--tags", "math"
+    )
     assert written.returncode == 0, written
     graph = json.loads(target.read_text())
     assert {node["id"] for node in graph["nodes"]} == {"double", "square", "tracker"}
     assert graph["edges"] == [
-        {"source": "double", "target": "tracker", "kind": "tracker", "dataset": None, "dataset_type": None, "persisted_by": None},
-        {"source": "square", "target": "tracker", "kind": "tracker", "dataset": None, "dataset_type": None, "persisted_by": None},
+        {
+            "source": "double",
+            "target": "tracker",
+            "kind": "tracker",
+            "dataset": None,
+            "dataset_type": None,
+            "persisted_by": None,
+        },
+        {
+            "source": "square",
+            "target": "tracker",
+            "kind": "tracker",
+            "dataset": None,
+            "dataset_type": None,
+            "persisted_by": None,
+        },
     ]
     assert not toy_project.runs_root().exists(), "drawing the graph runs nothing"
 

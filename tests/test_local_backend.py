@@ -316,3 +316,11 @@ def test_no_process_outlives_the_run(toy_project):
     assert not any(_pid_alive(pid) for pid in pids)
     server_log = Path(run.logs / "_fork-server.log")
     assert server_log.exists()
+
+
+def test_a_failure_outside_the_node_function_still_names_the_node(toy_project):
+    (toy_project.path / "data/01_raw/numbers.json").write_text("{not json")
+    result = toy_project.kedro("scanflow", "run", "--nodes", "load_numbers")
+    assert result.returncode == 1, result
+    assert "node 'load_numbers' failed (exit code 1): DatasetError" in result.output
+    assert _only_run(toy_project).task_failure("load-numbers").node == "load_numbers"

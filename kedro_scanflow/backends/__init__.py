@@ -5,13 +5,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from kedro_scanflow.backends.base import AbstractBackend, BackendContext, TaskExit
+from kedro_scanflow.backends.base import AbstractBackend, BackendContext, BackendError, TaskExit
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 _BACKENDS = {
     "local": "kedro_scanflow.backends.local.local_backend:LocalBackend",
+    "docker": "kedro_scanflow.backends.docker.docker_backend:DockerBackend",
 }
 
 
@@ -35,4 +36,11 @@ def backend_class(name: str) -> type[AbstractBackend]:
     return backend
 
 
-__all__ = ["AbstractBackend", "BackendContext", "TaskExit", "backend_class", "backend_names"]
+__all__ = [
+    "AbstractBackend",
+    "BackendContext",
+    "BackendError",
+    "TaskExit",
+    "backend_class",
+    "backend_names",
+]

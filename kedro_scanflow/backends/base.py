@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from kedro_scanflow.tracking.tracking_uri import TrackingTarget
 
 
+class BackendError(RuntimeError):
+    """A backend cannot prepare or run the workflow for a reason the user can fix (engine
+    down, image missing, tracker not starting); the CLI shows the message plainly."""
+
+
 @dataclass(frozen=True)
 class TaskExit:
     """A task that stopped running.
@@ -51,12 +56,17 @@ class BackendContext:
     env: str | None
     package_name: str
     tracking: TrackingTarget
+    keep: bool = False
+    """Keep containers, networks and pods after the run (``--keep``), to inspect them."""
 
 
 class AbstractBackend(ABC):
     """Starts tasks from their spec files and reports their exits."""
 
     name: ClassVar[str]
+    handle_tag: ClassVar[str | None] = None
+    """MLflow tag under which the orchestrator records a task's handle (container id,
+    pod name); ``None`` when the task process records its identity itself."""
 
     def __init__(self, context: BackendContext):
         self.context = context
@@ -71,6 +81,19 @@ class AbstractBackend(ABC):
     def tracking_uri(self, host_uri: str) -> str:
         """The tracking URI that tasks of this backend use to reach the tracker."""
         return host_uri
+
+    def tracker_target(self, target: TrackingTarget) -> TrackingTarget:
+        """The tracker the orchestrator logs to, once :meth:`start` has run (a backend may
+        bring its own tracking server)."""
+        return target
+
+    def tracker_note(self) -> str | None:
+        """Where to look at this backend's runs afterwards, when not at the tracking URI."""
+        return None
+
+    def anticipate(self, upcoming: list[Task]) -> None:  # noqa: B027 - optional
+        """Tasks that will be launched later, soonest first. A backend may prepare them
+        (e.g. start their containers ahead, warm), never run them."""
 
     @abstractmethod
     def launch(self, task: Task, spec_path: Path) -> str:

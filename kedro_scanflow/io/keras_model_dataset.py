@@ -14,6 +14,8 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
+from kedro_scanflow.runs.run_directory import default_file_mode
+
 
 class KerasModelDataset(AbstractDataset[Any, Any]):
     """Loads and saves a Keras model (``.keras`` file) on the local file system.
@@ -62,6 +64,7 @@ class KerasModelDataset(AbstractDataset[Any, Any]):
             dir=self._filepath.parent, prefix=f".{self._filepath.stem}.", suffix=".keras"
         )
         os.close(handle)
+        os.chmod(temporary, default_file_mode())
         try:
             keras.saving.save_model(data, temporary, **self._save_args)
             os.replace(temporary, self._filepath)

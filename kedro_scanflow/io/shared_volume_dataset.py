@@ -17,6 +17,8 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
+from kedro_scanflow.runs.run_directory import default_file_mode
+
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
@@ -52,6 +54,7 @@ class SharedVolumeDataset(AbstractDataset[Any, Any]):
         handle, temporary = tempfile.mkstemp(
             dir=self._filepath.parent, prefix=f".{self._filepath.name}.", suffix=".tmp"
         )
+        os.chmod(temporary, default_file_mode())
         try:
             with os.fdopen(handle, "wb") as stream:
                 _dump(data, stream)

@@ -33,6 +33,7 @@ class RunRequest(BaseModel):
     runtime_params: dict[str, Any] = Field(default_factory=dict)
     backend: str | None = None
     max_workers: int | None = Field(default=None, gt=0)
+    keep: bool = False
 
     def select(self, pipeline: Pipeline) -> Pipeline:
         """Apply the node selectors to ``pipeline``, as ``kedro run`` does."""

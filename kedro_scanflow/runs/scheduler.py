@@ -127,6 +127,9 @@ class Scheduler:
                         if not self._launch(task, outcome):
                             stopping = True
                             break
+                    self._backend.anticipate(
+                        [t for slug, t in self._plan.tasks.items() if slug not in started]
+                    )
                 if not self._running:
                     break
                 self._await_exit(done, outcome)
@@ -163,6 +166,10 @@ class Scheduler:
             spec_path = self._run.spec_path(task.slug)
             self._spec_for(task, state.mlflow_run_id).save(spec_path)
             state.handle = self._backend.launch(task, spec_path)
+            if self._tracker is not None and state.mlflow_run_id and self._backend.handle_tag:
+                self._tracker.client.set_tag(
+                    state.mlflow_run_id, self._backend.handle_tag, state.handle
+                )
         except Exception as error:  # noqa: BLE001 - a task that cannot start is a failed task
             logger.error("Could not start task %s: %s", task.name, error)
             self._finish(

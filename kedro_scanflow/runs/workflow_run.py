@@ -72,6 +72,7 @@ class WorkflowResult:
     parent_run_id: str | None
     backend: str
     resumed_from: str | None = None
+    tracker_note: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -241,6 +242,7 @@ def _execute(
             env=request.env,
             package_name=package_name,
             tracking=prepared.tracking,
+            keep=request.keep,
         )
     )
     already_done = _finished_tasks(prepared.plan, run_directory) if resumed_run else set()
@@ -250,12 +252,14 @@ def _execute(
     )
     max_workers = request.max_workers or config.run.max_workers or os.cpu_count() or 1
 
-    backend.start()
     tracker: WorkflowTracker | None = None
+    tracking = prepared.tracking
     outcome = ScheduleOutcome()
     attempt = WorkflowAttempt(backend=backend_name, started_at=utc_now())
     try:
-        tracker = WorkflowTracker(prepared.tracking)
+        backend.start()
+        tracking = backend.tracker_target(prepared.tracking)
+        tracker = WorkflowTracker(tracking)
         tags = {
             TAG_RUN_ID: run_directory.run_id,
             TAG_PIPELINES: ",".join(request.pipelines),
@@ -272,7 +276,14 @@ def _execute(
         record.attempts.append(attempt)
         run_directory.save_record(record)
         _announce(
-            console, prepared, run_directory, backend_name, max_workers, attempt, already_done
+            console,
+            prepared.plan,
+            tracking,
+            run_directory,
+            backend_name,
+            max_workers,
+            attempt,
+            already_done,
         )
 
         def spec_for(task: Task, mlflow_run_id: str | None) -> TaskSpec:
@@ -298,24 +309,33 @@ def _execute(
             )
             outcome = scheduler.run(already_done)
     finally:
-        backend.stop()
         attempt.ended_at = utc_now()
         attempt.status = "succeeded" if outcome.ok else "failed"
         if attempt not in record.attempts:
             record.attempts.append(attempt)
         run_directory.save_record(record)
-        if tracker is not None:
-            reason = "interrupted" if outcome.interrupted else None
-            tracker.end_workflow(outcome.ok, reason)
+        if tracker is not None:  # before the backend stops: it may own the tracker
+            _end_parent_run(tracker, outcome)
+        backend.stop()
     return WorkflowResult(
         run_directory=run_directory,
         plan=prepared.plan,
         outcome=outcome,
-        tracking=prepared.tracking,
+        tracking=tracking,
         parent_run_id=attempt.mlflow_run_id,
         backend=backend_name,
         resumed_from=resumed_from,
+        tracker_note=backend.tracker_note(),
     )
+
+
+def _end_parent_run(tracker: WorkflowTracker, outcome: ScheduleOutcome) -> None:
+    """End the parent run; a tracker that fails now must not hide the run's own outcome."""
+    reason = "interrupted" if outcome.interrupted else None
+    try:
+        tracker.end_workflow(outcome.ok, reason)
+    except Exception as error:  # noqa: BLE001
+        logger.error("Could not end the MLflow parent run %s: %s", tracker.parent_run_id, error)
 
 
 def _finished_tasks(plan: TaskPlan, run_directory: RunDirectory) -> set[str]:
@@ -385,14 +405,14 @@ def _pipeline_params(plan: TaskPlan, context: KedroContext) -> dict[str, object]
 
 def _announce(
     console: Console,
-    prepared: PreparedWorkflow,
+    plan: TaskPlan,
+    tracking: TrackingTarget,
     run_directory: RunDirectory,
     backend_name: str,
     max_workers: int,
     attempt: WorkflowAttempt,
     already_done: set[str],
 ) -> None:
-    plan = prepared.plan
     todo = len(plan.tasks) - len(already_done)
     resumed = f", {len(already_done)} already done" if already_done else ""
     console.print(
@@ -401,8 +421,8 @@ def _announce(
     )
     console.print(
         f"  run directory: {run_directory.root}\n"
-        f"  MLflow: experiment '{prepared.tracking.experiment}', parent run "
-        f"{attempt.mlflow_run_id} at {prepared.tracking.uri}",
+        f"  MLflow: experiment '{tracking.experiment}', parent run "
+        f"{attempt.mlflow_run_id} at {tracking.uri}",
         highlight=False,
     )
 

@@ -124,7 +124,7 @@ def run_task(spec: TaskSpec, project_path: Path) -> int:
     started = perf_counter()
     try:
         if spec.tracking is not None:
-            _open_mlflow_run(mlflow, spec)
+            _open_mlflow_run(mlflow, spec, project_path)
         runner = ScanflowTaskRunner(run_directory.volume, spec.shared_datasets, observer)
         logger.info("Task %s: running %s", spec.slug, ", ".join(spec.nodes))
         with KedroSession.create(
@@ -162,23 +162,46 @@ def run_task(spec: TaskSpec, project_path: Path) -> int:
     return 0
 
 
-def _open_mlflow_run(mlflow: Any, spec: TaskSpec) -> None:
-    """Make the task's MLflow run (created by the orchestrator) the active run, so that
-    node code, kedro-mlflow datasets and kedro-mlflow's hook all log into it."""
-    from kedro_scanflow.tracking.workflow_tracker import process_identity  # noqa: PLC0415
-
-    assert spec.tracking is not None
-    os.environ["MLFLOW_TRACKING_URI"] = spec.tracking.uri
-    os.environ["MLFLOW_EXPERIMENT_ID"] = spec.tracking.experiment_id
-    mlflow.set_tracking_uri(spec.tracking.uri)
-    mlflow.set_experiment(experiment_id=spec.tracking.experiment_id)
-    mlflow.start_run(run_id=spec.tracking.run_id)
-    mlflow.set_tags(process_identity())
-
-
 def _single_pending_node(spec: TaskSpec, observer: TaskObserver) -> str | None:
+    """The node a failure outside any node's hooks belongs to, when there is only one
+    candidate: the task's single node, or its one node that had not completed."""
     pending = [node for node in spec.nodes if node not in observer.completed_nodes]
     return pending[0] if len(pending) == 1 or len(spec.nodes) == 1 else None
+
+
+def _open_mlflow_run(mlflow: Any, spec: TaskSpec, project_path: Path) -> None:
+    """Make the task's MLflow run the active run, so that node code, kedro-mlflow datasets
+    and kedro-mlflow's hook all log into it: the run the orchestrator created, or, without
+    an orchestrator, a new child of the parent run named in ``parent_run_file``."""
+    from kedro_scanflow.tracking.workflow_tracker import (  # noqa: PLC0415
+        process_identity,
+        task_run_tags,
+    )
+
+    tracking = spec.tracking
+    assert tracking is not None
+    os.environ["MLFLOW_TRACKING_URI"] = tracking.uri
+    mlflow.set_tracking_uri(tracking.uri)
+    if tracking.experiment_id is not None:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = tracking.experiment_id
+        mlflow.set_experiment(experiment_id=tracking.experiment_id)
+    else:
+        mlflow.set_experiment(tracking.experiment)
+    if tracking.run_id is not None:
+        mlflow.start_run(run_id=tracking.run_id)
+    else:
+        parent = tracking.parent_run_id
+        if parent is None and tracking.parent_run_file:
+            from kedro_scanflow.tasks.compose_workflow import read_parent_run_id  # noqa: PLC0415
+
+            parent = read_parent_run_id(project_path / tracking.parent_run_file)
+        mlflow.start_run(
+            run_name=spec.name,
+            tags=task_run_tags(
+                spec.slug, spec.name, spec.nodes, parent, {"scanflow.run_id": spec.run_id}
+            ),
+        )
+    mlflow.set_tags(process_identity())
 
 
 def _end_mlflow_run(mlflow: Any, observer: TaskObserver, duration: float, status: str) -> None:

@@ -11,20 +11,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kedro_scanflow.runs.run_directory import write_json_atomic
 
 
 class TrackingSpec(BaseModel):
-    """The tracker edge: where the task logs and under which parent run."""
+    """The tracker edge: where the task logs and under which parent run.
+
+    With an orchestrator, ``run_id`` is the task's run, created before the task starts.
+    Without one (a compose file), the task creates its own run in ``experiment``, under
+    the parent run whose id a first service wrote to ``parent_run_file``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     uri: str
-    experiment_id: str
-    parent_run_id: str
-    run_id: str = Field(description="The MLflow run of this task, created by the orchestrator.")
+    experiment_id: str | None = None
+    experiment: str | None = None
+    parent_run_id: str | None = None
+    run_id: str | None = Field(
+        default=None, description="The MLflow run of this task, created by the orchestrator."
+    )
+    parent_run_file: str | None = Field(
+        default=None, description="File (relative to the project) holding the parent run id."
+    )
+
+    @model_validator(mode="after")
+    def _run_or_experiment(self) -> TrackingSpec:
+        if self.run_id is None and self.experiment is None and self.experiment_id is None:
+            raise ValueError("a tracking spec needs a run_id or an experiment")
+        return self
 
 
 class TaskSpec(BaseModel):

@@ -35,7 +35,8 @@ class TrackingTarget:
 
     uri: str
     experiment: str
-    artifact_location: str
+    artifact_location: str | None
+    """Artifact root of a new experiment; ``None`` lets a tracking server decide."""
     source: str
     """Which file (or default) the URI came from, for messages."""
 

@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from kedro_scanflow.pipeline.task_plan import Task
     from kedro_scanflow.tracking.tracking_uri import TrackingTarget
@@ -62,7 +62,7 @@ class WorkflowTracker:
         experiment = self.client.get_experiment_by_name(target.experiment)
         if experiment is None:
             self.experiment_id = self.client.create_experiment(
-                target.experiment, artifact_location=target.artifact_location
+                target.experiment, artifact_location=target.artifact_location or None
             )
         else:
             self.experiment_id = experiment.experiment_id
@@ -87,19 +87,13 @@ class WorkflowTracker:
         """Create the child run of ``task`` under the parent and return its id."""
         if self.parent_run_id is None:
             raise RuntimeError("start_workflow() must be called before start_task().")
+        extra = {"kedro.tags": ",".join(sorted(task.tags)), "kedro.namespace": task.namespace or ""}
         run = self.client.create_run(
             self.experiment_id,
             run_name=task.name,
-            tags={
-                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-                MLFLOW_RUN_NAME: task.name,
-                TAG_KIND: KIND_TASK,
-                TAG_TASK: task.slug,
-                TAG_NODES: ",".join(task.nodes),
-                "kedro.tags": ",".join(sorted(task.tags)),
-                "kedro.namespace": task.namespace or "",
-                **_clip(tags),
-            },
+            tags=task_run_tags(
+                task.slug, task.name, task.nodes, self.parent_run_id, {**extra, **tags}
+            ),
         )
         return run.info.run_id
 
@@ -143,6 +137,26 @@ class WorkflowTracker:
         for key, value in flatten_params(params).items():
             if key not in existing:
                 self.client.log_param(run_id, key, value)
+
+
+def task_run_tags(
+    slug: str,
+    name: str,
+    nodes: Sequence[str],
+    parent_run_id: str | None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The tags of a task's MLflow run: its kind, task, nodes and parent run."""
+    tags = {
+        MLFLOW_RUN_NAME: name,
+        TAG_KIND: KIND_TASK,
+        TAG_TASK: slug,
+        TAG_NODES: ",".join(nodes),
+        **_clip(extra or {}),
+    }
+    if parent_run_id:
+        tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+    return tags
 
 
 def use_write_ahead_log(uri: str) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kedro_scanflow.backends.base import TaskExit
+from kedro_scanflow.tasks.warm_up import warm_up
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -244,9 +244,7 @@ class _Server:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _forget_inherited_connections()
         try:
-            for module in self._preload:
-                importlib.import_module(module)
-            _warm_kedro_session(self._project_path)
+            warm_up(self._project_path, self._preload)
             if self._tracking_uri:
                 _warm_tracking_store(self._tracking_uri)
         except BaseException as error:  # noqa: BLE001 - reported to the orchestrator
@@ -402,20 +400,6 @@ def _forget_inherited_connections() -> None:
     for engine in _sqlalchemy_engines():
         with contextlib.suppress(Exception):
             engine.dispose(close=False)
-
-
-def _warm_kedro_session(project_path: Path) -> None:
-    """Open (and close) a Kedro session, so that every task inherits what a session
-    costs the first times: plugin hooks discovered from the entry points of every
-    installed distribution, plugin modules imported, settings validated."""
-    from kedro.framework.session import KedroSession  # noqa: PLC0415
-
-    from kedro_scanflow.tasks.task_process import quiet_task_session  # noqa: PLC0415
-
-    quiet_task_session()
-    for _ in range(2):
-        with KedroSession.create(project_path, save_on_close=False):
-            pass
 
 
 def _warm_tracking_store(uri: str) -> None:

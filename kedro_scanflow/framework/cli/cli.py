@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from kedro_scanflow.framework.cli.docker_commands import clean_command, tracker_command
+from kedro_scanflow.framework.cli.export_command import export_command
 from kedro_scanflow.framework.cli.graph_command import graph_command
+from kedro_scanflow.framework.cli.image_commands import base_image_command, build_command
 from kedro_scanflow.framework.cli.init_command import init_command
 from kedro_scanflow.framework.cli.run_command import run_command
 from kedro_scanflow.framework.cli.runs_command import runs_command
@@ -21,5 +24,15 @@ def scanflow() -> None:
     it all in MLflow, and supervise deployed models."""
 
 
-for _command in (init_command, run_command, graph_command, runs_command):
+for _command in (
+    init_command,
+    run_command,
+    graph_command,
+    runs_command,
+    base_image_command,
+    build_command,
+    tracker_command,
+    clean_command,
+    export_command,
+):
     scanflow.add_command(_command)

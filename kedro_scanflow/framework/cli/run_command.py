@@ -8,8 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kedro_scanflow.backends import backend_names
+from kedro_scanflow.backends import BackendError, backend_names
 from kedro_scanflow.config import ScanflowConfigError
+from kedro_scanflow.framework.cli.interrupts import interrupt_on_sigterm
 from kedro_scanflow.framework.cli.selection_options import (
     SELECTION_KEYS,
     request_from_options,
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
     help="Tasks running at once; default: run.max_workers or the number of CPUs.",
 )
 @click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the run's containers and network (Docker) or pods (Kubernetes) to inspect them.",
+)
+@click.option(
     "--resume",
     "resume",
     default=None,
@@ -54,6 +60,7 @@ def run_command(
     metadata: ProjectMetadata,
     backend: str | None,
     max_workers: int | None,
+    keep: bool,
     resume: str | None,
     **options: Any,
 ) -> None:
@@ -65,7 +72,8 @@ def run_command(
         raise click.UsageError(
             "--resume repeats the earlier run's selection; drop the selector options."
         )
-    request = request_from_options(selection, backend=backend, max_workers=max_workers)
+    request = request_from_options(selection, backend=backend, max_workers=max_workers, keep=keep)
+    interrupt_on_sigterm()
     console = Console(highlight=False)
     try:
         result = run_workflow(
@@ -73,6 +81,8 @@ def run_command(
         )
     except (WorkflowError, ScanflowConfigError, TaskPlanError, TrackingConfigError) as error:
         raise click.ClickException(str(error)) from None
+    except BackendError as error:
+        raise click.ClickException(f"{type(error).__name__}: {error}") from None
     _report(console, result)
     if not result.succeeded:
         raise click.exceptions.Exit(1)
@@ -97,16 +107,22 @@ def _report(console: Console, result: WorkflowResult) -> None:
             state.name,
             f"[{status_style}]{state.status.value}[/]" if status_style else state.status.value,
             f"{state.duration_s:.1f}" if state.duration_s is not None else "",
-            state.handle or "",
+            (state.handle or "")[:12],
             state.mlflow_run_id or "",
         )
     console.print(table)
     status = "FINISHED" if result.succeeded else "FAILED"
+    if result.tracker_note:
+        where = f"({result.tracker_note})"
+    else:
+        where = (
+            f"at {result.tracking.uri}\n"
+            f"  browse: mlflow ui --backend-store-uri '{result.tracking.uri}'\n"
+            f"  query:  kedro scanflow runs {result.run_id}"
+        )
     console.print(
         f"MLflow parent run {result.parent_run_id} ({status}) in experiment "
-        f"'{result.tracking.experiment}' at {result.tracking.uri}\n"
-        f"  browse: mlflow ui --backend-store-uri '{result.tracking.uri}'\n"
-        f"  query:  kedro scanflow runs {result.run_id}"
+        f"'{result.tracking.experiment}' {where}"
     )
     outcome = result.outcome
     for failure in outcome.failed:

@@ -88,7 +88,10 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def request_from_options(
-    options: dict[str, Any], backend: str | None = None, max_workers: int | None = None
+    options: dict[str, Any],
+    backend: str | None = None,
+    max_workers: int | None = None,
+    keep: bool = False,
 ) -> RunRequest:
     """Build a :class:`RunRequest` from the parsed selector options.
 
@@ -113,6 +116,7 @@ def request_from_options(
         runtime_params=dict(options["params"] or {}),
         backend=backend,
         max_workers=max_workers,
+        keep=keep,
     )
 
 

@@ -1,0 +1,131 @@
+"""Per-node overhead of the Docker backend, measured in one run against two baselines.
+
+Uses the synthetic project of ``runner_overhead.py`` (a chain of trivial nodes, every
+edge over the shared volume), builds its image with ``kedro scanflow build`` (needs the
+base image: ``kedro scanflow base-image``), then measures in the same process:
+
+1. a no-op ``docker run`` of the same image (``true``), and one that starts Python
+   (``python -c pass``): what any container-per-node system pays at least;
+2. Kedro's in-process ``SequentialRunner`` on the chain;
+3. the local backend (fork server) on the chain;
+4. the Docker backend on the chain (one container per node, prewarmed).
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/docker_overhead.py [--nodes 10] [--repeats 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from runner_overhead import (  # noqa: E402
+    _end_leftover_mlflow_runs,
+    time_local_backend,
+    time_sequential,
+    write_project,
+)
+
+IMAGE = "scanflow/bench-project:latest"
+
+
+def time_noop_container(command: list[str], repeats: int) -> float:
+    """Median seconds to create, start, wait for and remove a container of the image."""
+    from kedro_scanflow.images import docker_client  # noqa: PLC0415
+
+    client = docker_client()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        client.containers.run(IMAGE, command, remove=True, network_mode="none")
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def time_docker_backend(root: Path, pipeline: str, repeats: int) -> float:
+    from rich.console import Console  # noqa: PLC0415
+
+    from kedro_scanflow.runs import RunRequest, run_workflow  # noqa: PLC0415
+
+    samples = []
+    for _ in range(repeats):
+        request = RunRequest(pipelines=[pipeline], backend="docker", max_workers=2)
+        started = time.perf_counter()
+        result = run_workflow(root, "bench_project", request, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+        samples.append(time.perf_counter() - started)
+        if not result.succeeded:
+            raise RuntimeError(f"benchmark run {result.run_id} failed: {result.outcome.failed}")
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, default=10, help="Chain length (at most 20).")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    pipeline = "chain" if args.nodes == 20 else f"chain{args.nodes}"
+
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="scanflow-bench-docker-") as folder:
+        root = Path(folder)
+        write_project(root, extra_chains=(args.nodes,))
+        kedro = str(Path(sys.executable).with_name("kedro"))
+        env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+        started = time.perf_counter()
+        subprocess.run(
+            [kedro, "scanflow", "build"], cwd=root, env=env, check=True, capture_output=True
+        )
+        build_s = time.perf_counter() - started
+        os.chdir(root)
+        bootstrap_project(root)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        time_docker_backend(root, pipeline, 1)  # warm-up: tracker volume, page cache
+
+        noop_true = time_noop_container(["true"], args.repeats * 2)
+        noop_python = time_noop_container(["python", "-c", "pass"], args.repeats * 2)
+        sequential = time_sequential(root, pipeline, args.repeats)
+        local = time_local_backend(root, pipeline, args.repeats)
+        docker_backend = time_docker_backend(root, pipeline, args.repeats)
+        _end_leftover_mlflow_runs()
+
+    per_node = (docker_backend - sequential) / args.nodes
+    results = {
+        "cpu_count": os.cpu_count(),
+        "nodes": args.nodes,
+        "repeats": args.repeats,
+        "image_build_s": round(build_s, 1),
+        "noop_docker_run_true_s": round(noop_true, 3),
+        "noop_docker_run_python_s": round(noop_python, 3),
+        "sequential_chain_s": round(sequential, 3),
+        "local_chain_s": round(local, 3),
+        "docker_chain_s": round(docker_backend, 3),
+        "local_overhead_per_node_s": round((local - sequential) / args.nodes, 3),
+        "docker_overhead_per_node_s": round(per_node, 3),
+        "docker_overhead_above_noop_run_s": round(per_node - noop_true, 3),
+    }
+    width = max(len(key) for key in results)
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value}")
+    print(
+        f"\nDocker backend: {per_node:.2f} s per node over the SequentialRunner, "
+        f"{per_node - noop_true:+.2f} s against a no-op `docker run` ({noop_true:.2f} s) "
+        "(target < 1.0 s above it)."
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""``ContainerPlan``: how one task runs as a container, before any engine is involved.
+
+The Docker backend turns a plan into ``docker run`` arguments; the compose export turns
+the same plan into a compose service. Keeping one description means the exported file
+runs exactly what the backend runs.
+
+Every task container runs as the image's unprivileged user, with all capabilities
+dropped, no privilege escalation, a read-only root file system (``/tmp`` is a tmpfs) and
+no Docker socket. It mounts the project's ``data/`` (the shared volume, read-write) and
+``conf/`` (read-only: the current configuration, credentials included, never baked into
+the image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from kedro_scanflow.images.project_image import CONTAINER_PROJECT, CONTAINER_TRACKER
+
+if TYPE_CHECKING:
+    from kedro_scanflow.config.node_settings import TaskSettings
+
+TASK_HOME = "/tmp/home"
+TRACKER_CLIENT_SETTINGS = {
+    # The tracker is a container on this host: fail in seconds, not after MLflow's
+    # default backoff of several minutes, when it is gone.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    # Run links would point at a tracker that is gone after the run, and cost a request.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host folder (a ``Path``) or a named Docker volume (a ``str``) in a container."""
+
+    source: Path | str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    """Image, command, mounts, environment, limits and labels of one container."""
+
+    name: str
+    image: str
+    command: list[str]
+    user: str
+    labels: dict[str, str]
+    mounts: list[Mount] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    gpus: int = 0
+    working_dir: str = CONTAINER_PROJECT
+    read_only: bool = True
+    tmpfs: tuple[str, ...] = ("/tmp",)
+
+
+def task_command(spec_path: PurePosixPath, preload: list[str], await_spec: bool) -> list[str]:
+    """The command of a task container (the same module a spawned local process runs)."""
+    command = [
+        "python",
+        "-m",
+        "kedro_scanflow.tasks",
+        "--spec",
+        str(spec_path),
+        "--project-path",
+        CONTAINER_PROJECT,
+    ]
+    if await_spec:
+        command.append("--await-spec")
+    if preload:
+        command += ["--preload", ",".join(preload)]
+    return command
+
+
+def shared_mounts(project_path: Path, run_directory: Path) -> list[Mount]:
+    """The project's data (the shared volume) and configuration, plus the run directory
+    when it lives outside ``data/``."""
+    mounts = [
+        Mount(project_path / "data", f"{CONTAINER_PROJECT}/data"),
+        Mount(project_path / "conf", f"{CONTAINER_PROJECT}/conf", read_only=True),
+    ]
+    try:
+        run_directory.relative_to(project_path / "data")
+    except ValueError:
+        relative = run_directory.relative_to(project_path)
+        mounts.append(Mount(run_directory, f"{CONTAINER_PROJECT}/{relative.as_posix()}"))
+    return mounts
+
+
+def task_container_plan(
+    *,
+    name: str,
+    image: str,
+    user: str,
+    labels: dict[str, str],
+    spec_path: PurePosixPath,
+    mounts: list[Mount],
+    settings: TaskSettings,
+    preload: list[str],
+    await_spec: bool,
+    environment: dict[str, str] | None = None,
+) -> ContainerPlan:
+    """The container of one task."""
+    return ContainerPlan(
+        name=name,
+        image=image,
+        command=task_command(spec_path, preload, await_spec),
+        user=user,
+        labels=labels,
+        mounts=mounts,
+        environment={
+            "HOME": TASK_HOME,
+            "PYTHONUNBUFFERED": "1",
+            "KEDRO_DISABLE_TELEMETRY": "true",
+            "COLUMNS": "160",  # Rich wraps log lines at 80 columns when there is no terminal
+            "GIT_PYTHON_REFRESH": "quiet",  # images have no git; MLflow would warn every task
+            **TRACKER_CLIENT_SETTINGS,
+            **(environment or {}),
+        },
+        cpus=settings.resources.cpus,
+        memory_bytes=settings.resources.memory_bytes,
+        gpus=settings.resources.gpus,
+    )
+
+
+def tracker_container_plan(
+    *, name: str, image: str, user: str, labels: dict[str, str], port: int, volume: str
+) -> ContainerPlan:
+    """The MLflow tracking server: sqlite store and proxied artifacts on ``volume``."""
+    allowed_hosts = ",".join(
+        ["tracker", "tracker:*", "localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*"]
+    )
+    return ContainerPlan(
+        name=name,
+        image=image,
+        command=[
+            "mlflow",
+            "server",
+            "--host",
+            "0.0.0.0",  # noqa: S104 - inside the container; published on 127.0.0.1 only
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{CONTAINER_TRACKER}/mlflow.db",
+            "--artifacts-destination",
+            f"{CONTAINER_TRACKER}/artifacts",
+            "--serve-artifacts",
+            "--workers",
+            "1",
+            "--allowed-hosts",
+            allowed_hosts,
+        ],
+        user=user,
+        labels=labels,
+        mounts=[Mount(volume, CONTAINER_TRACKER)],
+        environment={"HOME": TASK_HOME, "PYTHONUNBUFFERED": "1"},
+        read_only=True,
+    )

@@ -1,0 +1,280 @@
+"""``DockerBackend``: every task in its own container, on a private network of the run.
+
+Scanflow's Deployment module: "a workflow has its own network, running a node yields a
+container". For each run the backend creates a bridge network, starts an MLflow tracking
+server container on it (``http://tracker:5000`` for the tasks, 127.0.0.1 only for the
+orchestrator) and one container per task from the project image. Containers mount the
+project's ``data/`` (the shared volume: catalog files and the run directory) and
+``conf/`` (read-only). Up to ``prewarm`` containers are started before their task is
+due: they import what they need and wait for their spec file, so a task starts the
+moment its inputs are ready. When the run ends (success, failure, Ctrl-C) every
+container and the network are removed, unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, ClassVar
+
+from kedro_scanflow.backends.base import AbstractBackend, BackendContext, BackendError, TaskExit
+from kedro_scanflow.backends.docker.container_plan import (
+    TRACKER_CLIENT_SETTINGS,
+    shared_mounts,
+    task_container_plan,
+)
+from kedro_scanflow.backends.docker.container_runtime import create_container
+from kedro_scanflow.backends.docker.leftovers import remove_leftovers
+from kedro_scanflow.backends.docker.run_labels import ROLE_TASK, RunLabels
+from kedro_scanflow.backends.docker.shared_folders import hand_over_shared_folders
+from kedro_scanflow.backends.docker.tracker_server import TrackerServer
+from kedro_scanflow.config.node_settings import settings_for
+from kedro_scanflow.images.docker_engine import docker_client
+from kedro_scanflow.images.project_image import LABEL_UID, project_image_name, variant_image_name
+from kedro_scanflow.tracking.tracking_uri import TrackingTarget
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+    from kedro_scanflow.pipeline.task_plan import Task
+
+logger = logging.getLogger(__name__)
+
+_EXIT_REASONS = {137: "killed (SIGKILL)", 143: "terminated (SIGTERM)"}
+
+
+class DockerBackendError(BackendError):
+    """The Docker backend cannot run this workflow (missing image, engine trouble)."""
+
+
+class DockerBackend(AbstractBackend):
+    """Runs each task as a container from the project image."""
+
+    name: ClassVar[str] = "docker"
+    handle_tag: ClassVar[str | None] = "scanflow.container_id"
+
+    def __init__(self, context: BackendContext):
+        super().__init__(context)
+        self._options = context.config.backends.docker
+        self._labels = RunLabels(
+            context.package_name, context.project_path, context.run_directory.run_id
+        )
+        self.image = self._options.image or project_image_name(context.package_name)
+        self._client = None
+        self._user = ""
+        self._network = None
+        self._tracker: TrackerServer | None = None
+        self._lock = threading.Lock()
+        self._containers: dict[str, Container] = {}
+        self._launched: set[str] = set()
+        self._exited_early: set[str] = set()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Check the image, clear leftovers, create the network, start the tracker.
+
+        Raises:
+            DockerBackendError: When the project image does not exist.
+            DockerEngineError: When no Docker engine answers.
+        """
+        import docker.errors  # noqa: PLC0415
+
+        self._client = client = docker_client()
+        try:
+            image = client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            raise DockerBackendError(
+                f"The project image {self.image} does not exist: build it with "
+                "`kedro scanflow build` (or set backends.docker.image)."
+            ) from None
+        uid = int(image.labels.get(LABEL_UID, "0") or 0)
+        if uid == 0:
+            raise DockerBackendError(
+                f"The image {self.image} does not say which unprivileged user it runs as "
+                f"(label {LABEL_UID}); rebuild it with `kedro scanflow build`."
+            )
+        self._user = f"{uid}:{uid}"
+        runs_root = self.context.run_directory.root.parent
+        remove_leftovers(client, self._labels, runs_root, exclude_run=self._labels.run_id)
+        hand_over_shared_folders(self.context.project_path, self.context.run_directory.root, uid)
+        self._network = client.networks.create(
+            self._labels.network,
+            driver="bridge",
+            labels=self._labels.labels("network", keep=self.context.keep),
+        )
+        self._tracker = TrackerServer(
+            client,
+            self._labels,
+            self.image,
+            self._user,
+            self._options.tracker,
+            keep=self.context.keep,
+        )
+        self._tracker.start(self._labels.network)
+        for key, value in TRACKER_CLIENT_SETTINGS.items():
+            os.environ.setdefault(key, value)
+
+    def tracking_uri(self, host_uri: str) -> str:
+        """Tasks log to the tracker container over the run's network."""
+        return self._tracker.network_uri if self._tracker is not None else host_uri
+
+    def tracker_target(self, target: TrackingTarget) -> TrackingTarget:
+        """The orchestrator logs to the tracker container through its 127.0.0.1 port;
+        artifacts go through the server to its volume."""
+        if self._tracker is None or self._tracker.host_uri is None:
+            return target
+        return TrackingTarget(
+            uri=self._tracker.host_uri,
+            experiment=target.experiment,
+            artifact_location=None,
+            source=f"the tracker container (volume {self._tracker.volume})",
+        )
+
+    def tracker_note(self) -> str | None:
+        if self._tracker is None:
+            return None
+        return (
+            f"its store is the Docker volume {self._tracker.volume}; browse it with "
+            "`kedro scanflow tracker`"
+        )
+
+    def anticipate(self, upcoming: list[Task]) -> None:
+        """Start containers for the next tasks, so they are warm when due."""
+        with self._lock:
+            waiting = [
+                s
+                for s in self._containers
+                if s not in self._launched and s not in self._exited_early
+            ]
+        for task in upcoming:
+            if len(waiting) >= self._options.prewarm:
+                return
+            if task.slug in self._containers:
+                continue
+            self.context.run_directory.spec_path(task.slug).unlink(missing_ok=True)
+            self._start_container(task)
+            waiting.append(task.slug)
+
+    def launch(self, task: Task, spec_path: Path) -> str:
+        with self._lock:
+            container = self._containers.get(task.slug)
+            warm = container is not None and task.slug not in self._exited_early
+            if container is not None and not warm:
+                self._containers.pop(task.slug)
+        if container is not None and not warm:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+        if not warm:
+            container = self._start_container(task)
+        with self._lock:
+            self._launched.add(task.slug)
+            exited_before_launch = task.slug in self._exited_early
+        assert container is not None
+        if exited_before_launch:  # it died while we decided: report it as the task's exit
+            self._report_exit(task.slug, container)
+        return str(container.id)
+
+    def terminate(self, slug: str, force: bool = False) -> None:
+        container = self._containers.get(slug)
+        if container is None:
+            return
+        grace = int(self._options.terminate_grace_period)
+
+        def _stop() -> None:
+            with contextlib.suppress(Exception):
+                if force:
+                    container.kill()
+                else:
+                    container.stop(timeout=grace)
+
+        threading.Thread(target=_stop, name=f"scanflow-stop-{slug}", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop what still runs, keep the logs, and remove containers and the network."""
+        for slug, container in list(self._containers.items()):
+            if slug not in self._launched:
+                with contextlib.suppress(Exception):
+                    container.kill()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        if self.context.keep:
+            logger.info("Keeping the run's containers and network (--keep).")
+            return
+        for container in self._containers.values():
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+        if self._tracker is not None:
+            self._tracker.stop()
+        if self._network is not None:
+            with contextlib.suppress(Exception):
+                self._network.remove()
+
+    def _start_container(self, task: Task) -> Container:
+        context = self.context
+        settings = settings_for(task, context.config.nodes, self._options.resources)
+        image = settings.image or (
+            variant_image_name(self.image, settings.requirements)
+            if settings.requirements
+            else self.image
+        )
+        spec = PurePosixPath(
+            os.path.relpath(context.run_directory.spec_path(task.slug), context.project_path)
+        )
+        plan = task_container_plan(
+            name=self._labels.container(task.slug),
+            image=image,
+            user=self._user,
+            labels=self._labels.labels(ROLE_TASK, task.slug, keep=context.keep),
+            spec_path=spec,
+            mounts=shared_mounts(context.project_path, context.run_directory.root),
+            settings=settings,
+            preload=self._options.preload,
+            await_spec=True,
+        )
+        container = create_container(self._client, plan, self._labels.network)  # type: ignore[arg-type]
+        container.start()
+        with self._lock:
+            self._containers[task.slug] = container
+        for target, role in ((self._stream_logs, "logs"), (self._await_exit, "wait")):
+            thread = threading.Thread(
+                target=target,
+                args=(task.slug, container),
+                name=f"scanflow-{role}-{task.slug}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        return container
+
+    def _stream_logs(self, slug: str, container: Container) -> None:
+        path = self.context.run_directory.log_path(slug)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab") as log, contextlib.suppress(Exception):
+            for chunk in container.logs(stream=True, follow=True):
+                log.write(chunk)
+                log.flush()
+
+    def _await_exit(self, slug: str, container: Container) -> None:
+        with contextlib.suppress(Exception):
+            container.wait()
+        with self._lock:
+            launched = slug in self._launched
+            if not launched:
+                self._exited_early.add(slug)
+        if launched:
+            self._report_exit(slug, container)
+
+    def _report_exit(self, slug: str, container: Container) -> None:
+        code, reason = -1, "the container disappeared"
+        with contextlib.suppress(Exception):
+            container.reload()
+            state = container.attrs["State"]
+            code = int(state.get("ExitCode", -1))
+            if state.get("OOMKilled"):
+                reason = "OOMKilled: the container ran out of memory (raise its memory limit)"
+            else:
+                reason = _EXIT_REASONS.get(code) or (state.get("Error") or None)
+        self.exits.put(TaskExit(slug, code, reason))

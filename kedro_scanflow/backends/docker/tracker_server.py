@@ -1,0 +1,150 @@
+"""``TrackerServer``: the MLflow tracking server container of a Docker run.
+
+It joins the run's private network under the name ``tracker`` (tasks log to
+``http://tracker:5000``) and is published on 127.0.0.1 only, for the orchestrator. Its
+store (sqlite) and artifacts live on a Docker volume that outlives the run; ``kedro
+scanflow tracker`` serves the same volume again to browse past runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING
+
+from kedro_scanflow.backends.base import BackendError
+from kedro_scanflow.backends.docker.container_plan import tracker_container_plan
+from kedro_scanflow.backends.docker.container_runtime import container_arguments, create_container
+from kedro_scanflow.backends.docker.run_labels import ROLE_TRACKER, TRACKER_ALIAS, TRACKER_PORT
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+    from kedro_scanflow.backends.docker.run_labels import RunLabels
+    from kedro_scanflow.config.scanflow_config import TrackerContainerOptions
+
+logger = logging.getLogger(__name__)
+
+
+class TrackerStartError(BackendError):
+    """The tracking server container did not become ready."""
+
+
+class TrackerServer:
+    """Starts, watches and removes the tracking server container of a run."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        labels: RunLabels,
+        image: str,
+        user: str,
+        options: TrackerContainerOptions,
+        keep: bool = False,
+    ):
+        self._client = client
+        self._labels = labels
+        self._image = image
+        self._user = user
+        self._options = options
+        self._keep = keep
+        self.container: Container | None = None
+        self.host_uri: str | None = None
+
+    @property
+    def volume(self) -> str:
+        return self._options.volume or self._labels.tracker_volume
+
+    @property
+    def network_uri(self) -> str:
+        """Where tasks on the run's network reach the tracker."""
+        return f"http://{TRACKER_ALIAS}:{TRACKER_PORT}"
+
+    def start(self, network: str) -> str:
+        """Start the server on ``network``, wait until it answers, return its host URI.
+
+        Raises:
+            TrackerStartError: When it exits or does not answer in time; the message ends
+                with its log.
+        """
+        self._ensure_volume()
+        plan = tracker_container_plan(
+            name=self._labels.container("tracker"),
+            image=self._image,
+            user=self._user,
+            labels=self._labels.labels(ROLE_TRACKER, keep=self._keep),
+            port=TRACKER_PORT,
+            volume=self.volume,
+        )
+        self.container = create_container(
+            self._client,
+            plan,
+            network,
+            aliases=[TRACKER_ALIAS],
+            ports={f"{TRACKER_PORT}/tcp": ("127.0.0.1", self._options.host_port or None)},
+        )
+        self.container.start()
+        self.container.reload()
+        binding = self.container.attrs["NetworkSettings"]["Ports"][f"{TRACKER_PORT}/tcp"][0]
+        self.host_uri = f"http://127.0.0.1:{binding['HostPort']}"
+        self._wait_until_ready()
+        return self.host_uri
+
+    def _ensure_volume(self) -> None:
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            self._client.volumes.get(self.volume)
+        except docker.errors.NotFound:
+            self._client.volumes.create(self.volume, labels=self._labels.project_selector())
+
+    def _wait_until_ready(self) -> None:
+        assert self.container is not None and self.host_uri is not None
+        deadline = time.monotonic() + self._options.startup_timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.host_uri}/health", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            self.container.reload()
+            if self.container.status == "exited":
+                break
+            time.sleep(0.5)
+        log = self.container.logs(tail=30).decode(errors="replace")
+        raise TrackerStartError(
+            f"The MLflow tracking server container did not become ready "
+            f"(status {self.container.status}). Its log:\n{log}"
+        )
+
+    def stop(self) -> None:
+        """Remove the container (its volume stays), unless the run keeps its containers."""
+        if self.container is None or self._keep:
+            return
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            self.container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def serve_tracker_volume(
+    client: docker.DockerClient, labels: RunLabels, image: str, user: str, volume: str, port: int
+) -> Container:
+    """Serve a tracker volume on ``127.0.0.1:port`` to browse past Docker runs."""
+    plan = tracker_container_plan(
+        name=labels.container("tracker-ui"),
+        image=image,
+        user=user,
+        labels=labels.labels(ROLE_TRACKER),
+        port=TRACKER_PORT,
+        volume=volume,
+    )
+    arguments = container_arguments(plan)
+    arguments["ports"] = {f"{TRACKER_PORT}/tcp": ("127.0.0.1", port)}
+    return client.containers.run(**arguments)

@@ -1,0 +1,44 @@
+"""Warming a task process up before its task is known.
+
+A task process pays, the first time, for importing heavy modules (TensorFlow, MLflow)
+and for opening a Kedro session (plugin hooks are discovered by reading the entry points
+of every installed distribution). Warm processes do it ahead: the local fork server once
+for all the tasks it forks, a pre-started container while upstream tasks still run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+_POLL_S = 0.05
+
+
+def warm_up(project_path: Path, preload: Sequence[str] = ()) -> None:
+    """Import ``preload`` and open (and close) a Kedro session of the project, twice.
+
+    Args:
+        project_path: Root of the bootstrapped Kedro project.
+        preload: Modules to import, e.g. ``["tensorflow"]``.
+    """
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+
+    from kedro_scanflow.tasks.task_process import quiet_task_session  # noqa: PLC0415
+
+    quiet_task_session()
+    for module in preload:
+        importlib.import_module(module)
+    for _ in range(2):
+        with KedroSession.create(project_path, save_on_close=False):
+            pass
+
+
+def await_file(path: Path) -> None:
+    """Return once ``path`` exists (the orchestrator writes a task's spec when it is due)."""
+    while not path.exists():
+        time.sleep(_POLL_S)
