@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 from kedro_scanflow.checkers import CriticalPointSelector, DriftDetectorChecker, RandomPointSelector
-from kedro_scanflow.io import IdxImageDataset, ImageSet
+from kedro_scanflow.io import ImageSet
 
-MNIST = Path(__file__).resolve().parents[1] / "data" / "01_raw" / "mnist_5k"
+from .digit_models import shuffled_mnist, sqlite_tracking
+
 N_TRAIN = 2000
 N_NEW = 1000
 CORRUPTED_SHARE = 0.10
@@ -50,10 +51,7 @@ def _keras_errors(detector: DriftDetectorChecker, images: np.ndarray) -> np.ndar
 @pytest.fixture(scope="module")
 def mnist() -> ImageSet:
     """The shipped digits in a seeded random order (the files are sorted by class)."""
-    digits = IdxImageDataset(
-        str(MNIST / "images-idx3-ubyte.gz"), str(MNIST / "labels-idx1-ubyte.gz")
-    ).load()
-    return digits.subset(np.random.default_rng(0).permutation(len(digits)))
+    return shuffled_mnist()
 
 
 @pytest.fixture(scope="module")
@@ -284,18 +282,8 @@ def test_a_saved_detector_scores_exactly_like_the_original(
 @pytest.fixture
 def mlflow_tracking(tmp_path: Path) -> Iterator[str]:
     """A real MLflow sqlite tracking store and artifact folder in ``tmp_path``."""
-    import mlflow  # noqa: PLC0415
-
-    previous = mlflow.get_tracking_uri()
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    experiment = mlflow.create_experiment(
-        "drift-detector", artifact_location=(tmp_path / "artifacts").as_uri()
-    )
-    yield experiment
-    mlflow.set_tracking_uri(previous)
-    mlflow.set_registry_uri(previous)
+    with sqlite_tracking(tmp_path, "drift-detector") as experiment:
+        yield experiment
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kedro_scanflow.io.drift_detector_dataset import DriftDetectorDataset
 from kedro_scanflow.io.idx_image_dataset import IdxImageDataset, read_idx, write_idx
 from kedro_scanflow.io.image_set import ImageSet
 from kedro_scanflow.io.keras_model_dataset import KerasModelDataset
@@ -10,6 +11,7 @@ from kedro_scanflow.io.npz_image_dataset import NpzImageDataset
 from kedro_scanflow.io.shared_volume_dataset import SharedVolumeDataset
 
 __all__ = [
+    "DriftDetectorDataset",
     "IdxImageDataset",
     "ImageSet",
     "KerasModelDataset",
