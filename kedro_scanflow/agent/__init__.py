@@ -1,0 +1,1 @@
+"""The agent loop of ``kedro scanflow agent``: Algorithm 1 of the Scanflow agent paper."""
