@@ -122,6 +122,7 @@ def time_sequential(root: Path, pipeline: str, repeats: int) -> float:
             started = time.perf_counter()
             session.run(pipeline_names=[pipeline])
             samples.append(time.perf_counter() - started)
+        _end_leftover_mlflow_runs()
     return _median(samples)
 
 

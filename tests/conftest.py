@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -78,6 +79,38 @@ class KedroProject:
 
     def runs_root(self) -> Path:
         return self.path / "data" / "scanflow" / "runs"
+
+
+def render_starter(workspace: Path) -> KedroProject:
+    """``kedro new --starter=scanflow`` in ``workspace``, non-interactively, with the
+    reference project's name."""
+    completed = subprocess.run(
+        [KEDRO, "new", "--starter=scanflow", "--name", "Scanflow MNIST", "--telemetry", "no"],
+        cwd=workspace,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return KedroProject(workspace / "scanflow-mnist")
+
+
+def run_pipelines(project: KedroProject, *pipelines: str, **env: str) -> KedroProject:
+    """``kedro scanflow run --pipeline <p>`` for each pipeline in turn; each must succeed."""
+    for pipeline in pipelines:
+        result = project.kedro("scanflow", "run", "--pipeline", pipeline, **env)
+        assert result.returncode == 0, result
+    return project
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture

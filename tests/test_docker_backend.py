@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import time
 
@@ -25,7 +24,7 @@ from kedro_scanflow.images.docker_engine import docker_client as connect_docker
 from kedro_scanflow.runs.run_directory import RunDirectory, TaskStatus
 from kedro_scanflow.tracking.tracker_query import TrackerQuery
 
-from .conftest import FIXTURES, KedroProject
+from .conftest import FIXTURES, KedroProject, free_port
 
 pytestmark = pytest.mark.docker
 
@@ -72,12 +71,6 @@ def _project_key(project: KedroProject) -> str:
     return RunLabels("toy_project", project.path, "x").project_key
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _only_run(project: KedroProject) -> RunDirectory:
     [run] = RunDirectory.list(project.runs_root())
     return run
@@ -109,7 +102,7 @@ def test_each_task_runs_in_its_own_container_and_the_tracker_container_holds_the
     assert not _project_containers(docker_client, docker_project), "no container may remain"
     assert not docker_client.networks.list(filters={"label": f"{LABEL_RUN_ID}={run.run_id}"})
 
-    port = _free_port()
+    port = free_port()
     server = _serve_tracker(docker_project, port)
     try:
         query = TrackerQuery(f"http://127.0.0.1:{port}", experiment="toy")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kedro_scanflow.pipeline.task_plan import volume_file_name
+from kedro_scanflow.pipeline.task_plan import volume_file_names
 from kedro_scanflow.runs.run_directory import RunDirectory, TaskStatus
 from kedro_scanflow.tracking.tracker_query import TrackerQuery
 
@@ -237,7 +237,7 @@ def test_grouping_by_namespace_runs_a_namespace_as_one_task(toy_project):
     history = tracker.client.get_metric_history(tasks["maths"].run_id, "node_duration_s")
     assert len(history) == 2, "each node of the group reports its duration"
     volume = {path.name for path in _only_run(toy_project).volume.iterdir()}
-    assert volume == {volume_file_name("numbers"), volume_file_name("maths.squared_doubled")}, (
+    assert volume == set(volume_file_names(["numbers", "maths.squared_doubled"]).values()), (
         "data inside a group stays in memory; only edges between tasks use the volume"
     )
 

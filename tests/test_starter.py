@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from kedro_scanflow.tracking.tracker_query import TrackerQuery
 
-from .conftest import KEDRO, REPO_ROOT, KedroProject, cli_env
+from .conftest import REPO_ROOT, KedroProject, render_starter
 
 SYNCED = ("conf", "src/scanflow_mnist", "data/01_raw")
 
@@ -22,19 +22,7 @@ SYNCED = ("conf", "src/scanflow_mnist", "data/01_raw")
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> KedroProject:
     """The starter rendered non-interactively, with the reference project's name."""
-    workspace = tmp_path_factory.mktemp("starter")
-    completed = subprocess.run(
-        [KEDRO, "new", "--starter=scanflow", "--name", "Scanflow MNIST", "--telemetry", "no"],
-        cwd=workspace,
-        env=cli_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return KedroProject(workspace / "scanflow-mnist")
+    return render_starter(tmp_path_factory.mktemp("starter"))
 
 
 def _differences(left: Path, right: Path) -> list[str]:
@@ -64,6 +52,8 @@ def test_the_starter_and_the_reference_project_do_not_drift_apart(rendered):
 def test_the_rendered_project_trains_registers_and_predicts_offline(rendered):
     training = rendered.kedro("scanflow", "run", "--pipeline", "training")
     assert training.returncode == 0, training
+    registry = MlflowClient(rendered.tracking_uri)
+    champion = registry.get_model_version_by_alias("scanflow-mnist-classifier", "champion")
     inference = rendered.kedro("scanflow", "run", "--pipeline", "inference")
     assert inference.returncode == 0, inference
 
@@ -84,9 +74,6 @@ def test_the_rendered_project_trains_registers_and_predicts_offline(rendered):
     assert train_run.metrics["evaluate-classifier.test_accuracy"] >= 0.95
     assert "training.train_loss" in tasks["train_classifier"].metrics
 
-    champion = MlflowClient(rendered.tracking_uri).get_model_version_by_alias(
-        "scanflow-mnist-classifier", "champion"
-    )
     assert str(champion.version) == "1"
     assert champion.run_id == tasks["register_classifier"].run_id
 
@@ -98,6 +85,15 @@ def test_the_rendered_project_trains_registers_and_predicts_offline(rendered):
         "summarize_predictions"
     ]
     assert summary.metrics["predictions.new_data_accuracy"] >= 0.9
+
+    # The inference pipeline is supervised: its Planner promotes an improved model only
+    # when it beats the champion on held-out digits, and says so in the version's tags.
+    now = registry.get_model_version_by_alias("scanflow-mnist-classifier", "champion")
+    if now.version != champion.version:
+        assert now.tags["scanflow.run_id"] == inference_run.tags["scanflow.run_id"]
+        assert float(now.tags["metric.holdout_accuracy"]) > float(
+            now.tags["metric.baseline_holdout_accuracy"]
+        )
 
 
 def test_the_wheel_ships_the_starter_and_its_data(tmp_path):
@@ -123,4 +119,16 @@ def test_the_wheel_ships_the_starter_and_its_data(tmp_path):
         assert expected in names, expected
     assert not any(name.startswith("scanflow_mnist/") for name in names), (
         "the reference project is not part of the plugin"
+    )
+    plugin = REPO_ROOT / "kedro_scanflow"
+    modules = {
+        path.relative_to(REPO_ROOT).as_posix()
+        for path in plugin.rglob("*.py")
+        if "template" not in path.relative_to(plugin).parts
+    }
+    assert modules - names == set(), "every module of the plugin is in the wheel"
+    packages = {module.rsplit("/", 1)[0] + "/__init__.py" for module in modules}
+    assert packages - names == set(), (
+        "every folder of modules is a package (setuptools leaves namespace folders out of "
+        "some builds)"
     )

@@ -10,7 +10,7 @@ from kedro.pipeline import node, pipeline
 from kedro_datasets.json import JSONDataset
 
 from kedro_scanflow.pipeline import ScanflowGraph, TaskPlan, TaskPlanError
-from kedro_scanflow.pipeline.task_plan import slugify, volume_file_name
+from kedro_scanflow.pipeline.task_plan import slugify, unique_slugs, volume_file_names
 
 
 def identity(x):
@@ -92,11 +92,15 @@ def test_empty_selection_is_an_error(catalog):
 
 def test_slugs_are_readable_unique_and_safe_for_kubernetes():
     assert slugify("train_classifier") == "train-classifier"
-    assert slugify("maths") == "maths"
+    assert slugify("supervision.request_labels") == "supervision-request-labels"
     long = slugify("split_data([mnist_raw,params:split]) -> [test_set,train_set]")
     assert len(long) <= 48 and long.startswith("split-data-mnist-raw")
-    assert slugify("a.b") != slugify("a_b") and slugify("a.b").startswith("a-b-")
-    assert volume_file_name("model_input.features").endswith(".pkl")
+    assert long != slugify("split_data([mnist_raw,params:split]) -> [test_set,other_set]")
+    colliding = unique_slugs(["a.b", "a_b", "c"])
+    assert len(set(colliding.values())) == 3 and colliding["c"] == "c"
+    assert colliding["a.b"].startswith("a-b-") and colliding["a_b"].startswith("a-b-")
+    files = volume_file_names(["stage.features", "stage_features"])
+    assert len(set(files.values())) == 2, "two datasets never share a file on the volume"
 
 
 def test_the_graph_has_task_tracker_and_volume_edges(diamond, catalog):

@@ -112,3 +112,73 @@ def test_the_registry_promotes_only_better_models_and_keeps_history(target):
     assert str(registry.version_by_alias("digits").version) == str(versions[2])
     assert registry.history("digits") == [str(versions[0]), str(versions[2])]
     assert registry.version_by_alias("unknown-model") is None
+
+
+@pytest.fixture
+def tracking_server(tmp_path):
+    """A real MLflow tracking server on loopback (sqlite store, proxied artifacts)."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mlflow_cli = shutil.which("mlflow", path=str(__import__("pathlib").Path(sys.executable).parent))
+    server = subprocess.Popen(
+        [
+            mlflow_cli,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--serve-artifacts",
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2).close()
+            break
+        except OSError:
+            assert server.poll() is None and time.time() < deadline, (
+                "the MLflow server did not start"
+            )
+            time.sleep(0.3)
+    yield uri
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_logged_models_register_through_a_tracking_server(tracking_server, monkeypatch):
+    """MLflow 3 logged models (``models:/m-...``) must be registered from their artifact
+    location with their model id; a tracking server refuses the bare URI (sqlite does not)."""
+    keras = pytest.importorskip("keras")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
+    mlflow.set_tracking_uri(tracking_server)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    with mlflow.start_run() as run:
+        logged = mlflow.keras.log_model(model, name="model")
+    assert logged.model_uri.startswith("models:/m-")
+    registry = ModelRegistry(MlflowClient(tracking_server))
+    version = registry.register(
+        logged.model_uri, "served", {"accuracy": 0.9}, tags={"scanflow.run_id": "r1"}
+    )
+    assert version.run_id == run.info.run_id
+    registry.promote("served", version.version)
+    loaded = mlflow.keras.load_model("models:/served@champion")
+    assert loaded.output_shape == (None, 2)
+    assert registry.version_tagged("served", "scanflow.run_id", "r1").version == version.version

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 _BACKENDS = {
     "local": "kedro_scanflow.backends.local.local_backend:LocalBackend",
     "docker": "kedro_scanflow.backends.docker.docker_backend:DockerBackend",
+    "kubernetes": "kedro_scanflow.backends.kubernetes.kubernetes_backend:KubernetesBackend",
 }
 
 

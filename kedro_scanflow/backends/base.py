@@ -67,6 +67,10 @@ class AbstractBackend(ABC):
     handle_tag: ClassVar[str | None] = None
     """MLflow tag under which the orchestrator records a task's handle (container id,
     pod name); ``None`` when the task process records its identity itself."""
+    shares_host_volume: ClassVar[bool] = True
+    """Whether the workflow's shared volume (catalog files, the run's persisted
+    intermediates) is this machine's project folder. When it is not (a cluster's volume
+    claim), the orchestration skips host-side checks of inputs and persisted outputs."""
 
     def __init__(self, context: BackendContext):
         self.context = context

@@ -15,6 +15,7 @@ from kedro_scanflow.config.scanflow_config import NodeSelector, ResourceOptions
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from kedro_scanflow.config.kubernetes_config import Toleration
     from kedro_scanflow.config.scanflow_config import NodeSettings
     from kedro_scanflow.pipeline.task_plan import Task
 
@@ -26,6 +27,13 @@ class TaskSettings:
     resources: ResourceOptions = ResourceOptions()
     image: str | None = None
     requirements: tuple[str, ...] = field(default_factory=tuple)
+    node_selector: dict[str, str] = field(default_factory=dict)
+    """Kubernetes: labels of the cluster nodes the task may run on."""
+    tolerations: tuple[Toleration, ...] = field(default_factory=tuple)
+    retries: int | None = None
+    """Kubernetes: pod retries (``backoffLimit``); ``None`` for the backend's default."""
+    timeout: float | None = None
+    """Kubernetes: seconds before the task is stopped (``activeDeadlineSeconds``)."""
 
 
 def selects(selector: NodeSelector, task: Task) -> bool:
@@ -51,6 +59,10 @@ def settings_for(
     resources = (defaults or ResourceOptions()).model_dump(exclude_unset=False)
     image = None
     requirements: list[str] = []
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+    retries: int | None = None
+    timeout: float | None = None
     for entry in entries:
         if not selects(entry.select, task):
             continue
@@ -58,8 +70,16 @@ def settings_for(
             resources.update(entry.resources.model_dump(exclude_unset=True))
         image = entry.image or image
         requirements.extend(r for r in entry.requirements if r not in requirements)
+        node_selector.update(entry.node_selector)
+        tolerations.extend(t for t in entry.tolerations if t not in tolerations)
+        retries = entry.retries if entry.retries is not None else retries
+        timeout = entry.timeout if entry.timeout is not None else timeout
     return TaskSettings(
         resources=ResourceOptions.model_validate(resources),
         image=image,
         requirements=tuple(requirements),
+        node_selector=node_selector,
+        tolerations=tuple(tolerations),
+        retries=retries,
+        timeout=timeout,
     )

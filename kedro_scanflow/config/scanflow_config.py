@@ -14,13 +14,27 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     field_validator,
+    model_validator,
 )
 
-BackendName = Literal["local", "docker"]
+from kedro_scanflow.config.kubernetes_config import (
+    KubernetesStorageOptions,
+    KubernetesTrackerOptions,
+    SecretEnvOptions,
+    Toleration,
+    check_gpu_node_selectors,
+    dns_label,
+    dns_subdomain,
+)
+from kedro_scanflow.config.service_config import AgentOptions, LabelingOptions, ServeOptions
+from kedro_scanflow.config.supervision_config import SupervisionOptions
+
+BackendName = Literal["local", "docker", "kubernetes"]
 """Backends that can run a workflow. Each backend module adds its name here."""
 
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?$", re.IGNORECASE)
@@ -111,12 +125,45 @@ class LocalBackendOptions(_Section):
     )
 
 
+class ResourceRequests(_Section):
+    """What Kubernetes reserves for a task's pod (its ``requests``); the ``cpus`` and
+    ``memory`` of :class:`ResourceOptions` are the limits."""
+
+    cpus: PositiveFloat | None = Field(default=None, description="CPU cores reserved.")
+    memory: str | None = Field(default=None, description="Memory reserved, e.g. '512m'.")
+
+    @field_validator("memory")
+    @classmethod
+    def _valid_memory(cls, value: str | None) -> str | None:
+        if value is not None:
+            memory_bytes(value)
+        return value
+
+
 class ResourceOptions(_Section):
     """Compute resources of one task's container or pod. ``None`` means no limit."""
 
     cpus: PositiveFloat | None = Field(default=None, description="CPU cores, e.g. 0.5 or 2.")
     memory: str | None = Field(default=None, description="Memory limit, e.g. '512m', '4g'.")
     gpus: NonNegativeInt = Field(default=0, description="GPUs to attach (NVIDIA).")
+    requests: ResourceRequests | None = Field(
+        default=None,
+        description="Kubernetes: CPU and memory reserved for the pod; default: the limits.",
+    )
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> ResourceOptions:
+        requests = self.requests
+        if requests is None:
+            return self
+        if self.cpus is not None and requests.cpus is not None and requests.cpus > self.cpus:
+            raise ValueError(f"requests.cpus ({requests.cpus}) exceeds cpus ({self.cpus})")
+        if self.memory is not None and requests.memory is not None:
+            if memory_bytes(requests.memory) > memory_bytes(self.memory):
+                raise ValueError(
+                    f"requests.memory ({requests.memory}) exceeds memory ({self.memory})"
+                )
+        return self
 
     @field_validator("memory")
     @classmethod
@@ -148,6 +195,22 @@ class NodeSettings(_Section):
     requirements: list[str] = Field(
         default_factory=list,
         description="Extra pip requirements: `kedro scanflow build` makes an image variant.",
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="Kubernetes: labels of the cluster nodes these tasks may run on.",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, description="Kubernetes: node taints these tasks tolerate."
+    )
+    retries: NonNegativeInt | None = Field(
+        default=None,
+        description="Kubernetes: pods retried before the task fails (the Job's backoffLimit).",
+    )
+    timeout: PositiveFloat | None = Field(
+        default=None,
+        description="Kubernetes: seconds after which the task is stopped and fails "
+        "(the Job's activeDeadlineSeconds).",
     )
 
 
@@ -199,11 +262,91 @@ class DockerBackendOptions(_Section):
     terminate_grace_period: PositiveFloat = 10.0
 
 
+class KubernetesBackendOptions(_Section):
+    """Options of the Kubernetes backend: one Job (one pod) per task in a namespace, a
+    PersistentVolumeClaim as the shared volume, and an MLflow tracker in the namespace.
+    Secrets are referenced by name only."""
+
+    namespace: str | None = Field(
+        default=None, description="Namespace of the runs; default: scanflow-<project>."
+    )
+    create_namespace: bool = Field(
+        default=True, description="Create the namespace when missing; false: it must exist."
+    )
+    context: str | None = Field(
+        default=None, description="kubeconfig context; default: the current context."
+    )
+    registry: str | None = Field(
+        default=None,
+        description="Registry of the images (`kedro scanflow build --push`); the project "
+        "image is then <registry>/scanflow/<project>:latest.",
+    )
+    image: str | None = Field(
+        default=None, description="Image of the task pods; default: see registry."
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    image_pull_secrets: list[str] = Field(
+        default_factory=list, description="Secrets (by name) to pull from a private registry."
+    )
+    image_pull_timeout: NonNegativeFloat = Field(
+        default=120.0,
+        description="Seconds a pod may fail to pull its image (or to find a referenced "
+        "Secret) before its task fails.",
+    )
+    service_account: str = Field(
+        default="scanflow",
+        description="ServiceAccount of the runs, bound to a namespaced Role with only what "
+        "a run needs; its token is never mounted into task pods.",
+    )
+    run_as_user: PositiveInt | None = Field(
+        default=None,
+        description="Non-zero uid of the pods; default: the image's user (label scanflow.uid).",
+    )
+    storage: KubernetesStorageOptions = KubernetesStorageOptions()
+    tracker: KubernetesTrackerOptions = KubernetesTrackerOptions()
+    secrets: list[SecretEnvOptions] = Field(
+        default_factory=list,
+        description="Secrets (by name) exposed to every task as environment variables.",
+    )
+    credentials_secret: str | None = Field(
+        default=None,
+        description="Secret mounted as conf/local, e.g. with a key credentials.yml.",
+    )
+    resources: ResourceOptions = ResourceOptions()
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Default node selector of every task pod."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, description="Default tolerations of every task pod."
+    )
+    require_gpu_node_selector: bool = Field(
+        default=False,
+        description="Refuse nodes entries that request GPUs without a node_selector.",
+    )
+    terminate_grace_period: PositiveFloat = 10.0
+
+    @field_validator("namespace")
+    @classmethod
+    def _valid_namespace(cls, value: str | None) -> str | None:
+        return dns_label(value) if value is not None else None
+
+    @field_validator("service_account", "credentials_secret")
+    @classmethod
+    def _valid_name(cls, value: str | None) -> str | None:
+        return dns_subdomain(value) if value is not None else None
+
+    @field_validator("image_pull_secrets")
+    @classmethod
+    def _valid_names(cls, value: list[str]) -> list[str]:
+        return [dns_subdomain(name) for name in value]
+
+
 class BackendsOptions(_Section):
     """Per-backend options."""
 
     local: LocalBackendOptions = LocalBackendOptions()
     docker: DockerBackendOptions = DockerBackendOptions()
+    kubernetes: KubernetesBackendOptions = KubernetesBackendOptions()
 
 
 class ScanflowConfig(_Section):
@@ -217,3 +360,27 @@ class ScanflowConfig(_Section):
         description="Per-task settings (resources, image, requirements) selected by node "
         "name, tag or namespace; later entries win.",
     )
+    supervision: dict[str, SupervisionOptions] = Field(
+        default_factory=dict,
+        description="Special nodes (checkers, improvers, planner, tracker) per pipeline name.",
+    )
+    serve: ServeOptions = ServeOptions()
+    labeling: LabelingOptions = LabelingOptions()
+    agent: AgentOptions = AgentOptions()
+
+    @model_validator(mode="after")
+    def _distinct_namespaces(self) -> ScanflowConfig:
+        seen: dict[str, str] = {}
+        for pipeline, options in self.supervision.items():
+            if options.namespace in seen:
+                raise ValueError(
+                    f"supervision of {pipeline!r} and {seen[options.namespace]!r} use the same "
+                    f"namespace {options.namespace!r}; give one of them another namespace"
+                )
+            seen[options.namespace] = pipeline
+        return self
+
+    @model_validator(mode="after")
+    def _gpu_node_selectors(self) -> ScanflowConfig:
+        check_gpu_node_selectors(self.nodes, self.backends.kubernetes)
+        return self

@@ -101,7 +101,7 @@ class TaskPlan:
             )
         nodes_by_name = {node.name: node for node in pipeline.nodes}
         groups = pipeline.group_nodes_by(None if group_by == "none" else group_by)
-        slugs = _unique_slugs([group.name for group in groups])
+        slugs = unique_slugs([group.name for group in groups])
         slug_of_node = {node: slugs[group.name] for group in groups for node in group.nodes}
         order = {node.name: index for index, node in enumerate(pipeline.nodes)}
 
@@ -146,12 +146,12 @@ class TaskPlan:
             tasks[slug] = _replace_outputs(task, leaving)
 
         ordered = _topological(tasks)
-        shared = {
-            dataset: volume_file_name(dataset)
+        shared = volume_file_names(
+            dataset
             for task in ordered.values()
             for dataset in sorted(task.outputs)
             if is_ephemeral(catalog, dataset)
-        }
+        )
         free_inputs = frozenset(
             d for d in pipeline.inputs() if not is_parameter(d) and d not in producer
         )
@@ -240,12 +240,12 @@ def _topological(tasks: dict[str, Task]) -> dict[str, Task]:
 def slugify(name: str, length: int = _SLUG_LENGTH) -> str:
     """A lowercase ``[a-z0-9-]`` form of ``name`` that fits Docker, Kubernetes and files.
 
-    ``train_classifier`` becomes ``train-classifier``. Names that are too long, or that
-    contain more than letters, digits, ``_`` and ``-``, are shortened and get a short
-    hash, so that such names never collide.
+    ``supervision.request_labels`` becomes ``supervision-request-labels``; a name longer
+    than ``length`` is shortened and gets a short hash. Different names can share a slug
+    (``a.b`` and ``a_b``): :func:`unique_slugs` tells them apart.
     """
     text = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "task"
-    if re.fullmatch(r"[a-z0-9_-]+", name) and len(text) <= length:
+    if len(text) <= length:
         return text
     return _with_hash(text, name, length)
 
@@ -255,17 +255,18 @@ def _with_hash(text: str, name: str, length: int = _SLUG_LENGTH) -> str:
     return f"{text[: length - 7].rstrip('-')}-{digest}"
 
 
-def _unique_slugs(names: list[str]) -> dict[str, str]:
-    """Slugs for ``names``; names whose plain slugs collide get a hash each."""
-    slugs = {name: slugify(name) for name in names}
+def unique_slugs(names: Iterable[str], length: int = _SLUG_LENGTH) -> dict[str, str]:
+    """Slugs for ``names``; names whose slugs would collide get a hash each."""
+    slugs = {name: slugify(name, length) for name in names}
     counts: dict[str, int] = {}
     for slug in slugs.values():
         counts[slug] = counts.get(slug, 0) + 1
     return {
-        name: _with_hash(slug, name) if counts[slug] > 1 else slug for name, slug in slugs.items()
+        name: _with_hash(slug, name, length) if counts[slug] > 1 else slug
+        for name, slug in slugs.items()
     }
 
 
-def volume_file_name(dataset: str) -> str:
-    """The file that holds in-memory dataset ``dataset`` on the shared volume."""
-    return f"{slugify(dataset, length=96)}.pkl"
+def volume_file_names(datasets: Iterable[str]) -> dict[str, str]:
+    """The files that hold in-memory datasets on the shared volume, one per dataset."""
+    return {name: f"{slug}.pkl" for name, slug in unique_slugs(datasets, length=96).items()}

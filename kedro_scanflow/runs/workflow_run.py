@@ -22,11 +22,13 @@ from kedro.framework.session import KedroSession
 from kedro.io import AbstractDataset
 from kedro.pipeline import Pipeline
 
+from kedro_scanflow.agent.agent_pipeline import loadable_pipeline_names
 from kedro_scanflow.backends import BackendContext, backend_class
 from kedro_scanflow.config import ScanflowConfig, load_scanflow_config
 from kedro_scanflow.pipeline.task_plan import TaskPlan, is_ephemeral
 from kedro_scanflow.runs.run_directory import (
     RunDirectory,
+    RunRecord,
     TaskStatus,
     WorkflowAttempt,
     utc_now,
@@ -101,6 +103,7 @@ def run_workflow(
     request: RunRequest,
     console: Console,
     resume: str | None = None,
+    run_id: str | None = None,
 ) -> WorkflowResult:
     """Run ``request`` (or resume run ``resume``) and return the result.
 
@@ -111,6 +114,8 @@ def run_workflow(
             used, to find the runs directory; the run's saved request is repeated.
         console: Where progress and task logs are printed.
         resume: A run id (or ``latest``) whose unfinished tasks to run.
+        run_id: The id of the new run (default: a fresh timestamped id), for callers
+            that must find the run again, as the agent does after a restart.
 
     Raises:
         WorkflowError: When the run cannot start.
@@ -131,7 +136,7 @@ def run_workflow(
         conf_source=request.conf_source,
     ) as session:
         prepared = prepare_workflow(session, project_path, package_name, request)
-        run_directory = resumed_run or RunDirectory.create(prepared.runs_root, request)
+        run_directory = resumed_run or RunDirectory.create(prepared.runs_root, request, run_id)
         with _exclusive(run_directory):
             return _execute(prepared, run_directory, request, package_name, console, resumed_run)
 
@@ -159,13 +164,15 @@ def prepare_workflow(
         ScanflowConfigError: For an invalid ``scanflow.yml``.
         TaskPlanError: When the selection is empty.
     """
+    project_pipelines.set_requested(loadable_pipeline_names(request.pipelines))  # as session.run
     context = session.load_context()
     config = load_scanflow_config(context.config_loader)
     pipeline = request.select(_combined_pipeline(request.pipelines))
     catalog = context.catalog
     plan = TaskPlan.from_pipeline(pipeline, catalog, config.run.group_by)
     if check_inputs:
-        _check_inputs(plan, pipeline, catalog)
+        host_files = backend_class(request.backend or config.run.backend).shares_host_volume
+        _check_inputs(plan, pipeline, catalog, host_files)
     tracking = resolve_tracking_target(
         config.tracker, context.config_loader, project_path, package_name
     )
@@ -175,7 +182,7 @@ def prepare_workflow(
 
 
 def _combined_pipeline(names: list[str]) -> Pipeline:
-    project_pipelines.set_requested(names)
+    project_pipelines.set_requested(loadable_pipeline_names(names))
     available = set(project_pipelines.keys())  # errors of register_pipelines() propagate
     missing = [name for name in names if name not in available]
     if missing:
@@ -191,8 +198,11 @@ def _combined_pipeline(names: list[str]) -> Pipeline:
     return combined
 
 
-def _check_inputs(plan: TaskPlan, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
-    """Fail before any task starts when an input of the pipeline is missing."""
+def _check_inputs(
+    plan: TaskPlan, pipeline: Pipeline, catalog: CatalogProtocol, host_files: bool = True
+) -> None:
+    """Fail before any task starts when an input of the pipeline is missing; files are
+    only checked when the backend's shared volume is this machine's (``host_files``)."""
     problems = []
     for dataset in sorted(plan.free_inputs):
         readers = ", ".join(sorted(node.name for node in pipeline.nodes if dataset in node.inputs))
@@ -204,7 +214,7 @@ def _check_inputs(plan: TaskPlan, pipeline: Pipeline, catalog: CatalogProtocol) 
             )
             continue
         resolved = catalog.get(dataset, fallback_to_runtime_pattern=True)
-        if _can_tell_existence(resolved) and not catalog.exists(dataset):
+        if host_files and _can_tell_existence(resolved) and not catalog.exists(dataset):
             location = _describe_location(resolved)
             problems.append(f"- '{dataset}' (read by {readers}) does not exist{location}.")
     if problems:
@@ -245,7 +255,11 @@ def _execute(
             keep=request.keep,
         )
     )
-    already_done = _finished_tasks(prepared.plan, run_directory) if resumed_run else set()
+    already_done = (
+        _finished_tasks(prepared.plan, run_directory, backend.shares_host_volume)
+        if resumed_run
+        else set()
+    )
     record = run_directory.record()
     resumed_from = next(
         (a.mlflow_run_id for a in reversed(record.attempts) if a.mlflow_run_id), None
@@ -260,6 +274,8 @@ def _execute(
         backend.start()
         tracking = backend.tracker_target(prepared.tracking)
         tracker = WorkflowTracker(tracking)
+        if resumed_run is not None:
+            _close_abandoned_attempts(tracker, run_directory, record, prepared.plan)
         tags = {
             TAG_RUN_ID: run_directory.run_id,
             TAG_PIPELINES: ",".join(request.pipelines),
@@ -329,6 +345,34 @@ def _execute(
     )
 
 
+def _close_abandoned_attempts(
+    tracker: WorkflowTracker, run_directory: RunDirectory, record: RunRecord, plan: TaskPlan
+) -> None:
+    """End what an orchestrator that was killed (not stopped) left open: its attempt,
+    its MLflow parent run and the runs of the tasks it was running."""
+    abandoned = [a for a in record.attempts if a.status == "running"]
+    if not abandoned:
+        return
+    states = [run_directory.task_state(slug) for slug in plan.tasks]
+    open_tasks = [s for s in states if s is not None and s.status == TaskStatus.RUNNING]
+    run_ids = [a.mlflow_run_id for a in abandoned if a.mlflow_run_id]
+    run_ids += [s.mlflow_run_id for s in open_tasks if s.mlflow_run_id]
+    tracker.end_abandoned(run_ids, "the orchestrator was killed; the run was resumed")
+    for attempt in abandoned:
+        attempt.status = "abandoned"
+        attempt.ended_at = attempt.ended_at or utc_now()
+    for state in open_tasks:
+        state.status = TaskStatus.FAILED
+        state.reason = "the orchestrator was killed while the task ran"
+        run_directory.save_task_state(state)
+    run_directory.save_record(record)
+    logger.warning(
+        "Run %s: an earlier attempt was killed; %d MLflow run(s) marked KILLED",
+        run_directory.run_id,
+        len(run_ids),
+    )
+
+
 def _end_parent_run(tracker: WorkflowTracker, outcome: ScheduleOutcome) -> None:
     """End the parent run; a tracker that fails now must not hide the run's own outcome."""
     reason = "interrupted" if outcome.interrupted else None
@@ -338,15 +382,20 @@ def _end_parent_run(tracker: WorkflowTracker, outcome: ScheduleOutcome) -> None:
         logger.error("Could not end the MLflow parent run %s: %s", tracker.parent_run_id, error)
 
 
-def _finished_tasks(plan: TaskPlan, run_directory: RunDirectory) -> set[str]:
-    """Tasks of a resumed run that succeeded and whose volume outputs are still there."""
+def _finished_tasks(
+    plan: TaskPlan, run_directory: RunDirectory, check_volume: bool = True
+) -> set[str]:
+    """Tasks of a resumed run that succeeded and whose volume outputs are still there
+    (trusted without looking when the volume is not on this machine)."""
     done = set()
     for slug, task in plan.tasks.items():
         state = run_directory.task_state(slug)
         if state is None or state.status != TaskStatus.SUCCEEDED:
             continue
         volume_files = [plan.shared_datasets[d] for d in task.outputs if d in plan.shared_datasets]
-        if all((run_directory.volume / name).is_file() for name in volume_files):
+        if not check_volume or all(
+            (run_directory.volume / name).is_file() for name in volume_files
+        ):
             done.add(slug)
     return done
 

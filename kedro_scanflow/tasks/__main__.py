@@ -7,6 +7,10 @@ the task described by the spec file and exits with the task's exit code.
 With ``--await-spec`` the process starts before its task is due: it imports the
 ``--preload`` modules and warms a Kedro session up, then waits for the orchestrator to
 write the spec file, so the task starts the moment its inputs are ready.
+
+A Kubernetes pod gets its spec from an environment variable (``--spec-env``): the
+orchestrator, outside the cluster, cannot write onto the pod's volume. It reports a
+failure through its termination message too (``--termination-log``).
 """
 
 from __future__ import annotations
@@ -19,13 +23,26 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the task and return its exit code."""
     parser = argparse.ArgumentParser(prog="python -m kedro_scanflow.tasks")
-    parser.add_argument("--spec", required=True, type=Path, help="TaskSpec JSON file.")
+    parser.add_argument("--spec", type=Path, default=None, help="TaskSpec JSON file.")
+    parser.add_argument(
+        "--spec-env", default=None, help="Environment variable holding the TaskSpec JSON."
+    )
+    parser.add_argument(
+        "--termination-log", type=Path, default=None, help="Write a failure here too (pods)."
+    )
+    parser.add_argument(
+        "--success-marker", type=Path, default=None, help="File written when the task succeeds."
+    )
     parser.add_argument("--project-path", type=Path, default=Path.cwd())
     parser.add_argument(
         "--await-spec", action="store_true", help="Warm up, then wait for the spec file."
     )
     parser.add_argument("--preload", default="", help="Comma-separated modules to import first.")
     args = parser.parse_args(argv)
+    if (args.spec is None) == (args.spec_env is None):
+        parser.error("give either --spec PATH or --spec-env VARIABLE")
+    if args.spec_env is not None and args.await_spec:
+        parser.error("--await-spec waits for a spec file: it needs --spec PATH")
 
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
@@ -34,16 +51,26 @@ def main(argv: list[str] | None = None) -> int:
         run_task,
     )
     from kedro_scanflow.tasks.task_spec import TaskSpec  # noqa: PLC0415
+    from kedro_scanflow.tasks.termination_message import (  # noqa: PLC0415
+        report_outcome,
+        spec_from_environment,
+    )
     from kedro_scanflow.tasks.warm_up import await_file, warm_up  # noqa: PLC0415
 
     install_termination_handler()
     project_path = args.project_path.resolve()
-    spec_path = args.spec if args.spec.is_absolute() else project_path / args.spec
     bootstrap_project(project_path)
-    if args.await_spec:
-        warm_up(project_path, [m for m in args.preload.split(",") if m])
-        await_file(spec_path)
-    return run_task(TaskSpec.load(spec_path), project_path)
+    if args.spec_env is not None:
+        spec = spec_from_environment(args.spec_env)
+    else:
+        spec_path = args.spec if args.spec.is_absolute() else project_path / args.spec
+        if args.await_spec:
+            warm_up(project_path, [m for m in args.preload.split(",") if m])
+            await_file(spec_path)
+        spec = TaskSpec.load(spec_path)
+    exit_code = run_task(spec, project_path)
+    report_outcome(spec, project_path, exit_code, args.termination_log, args.success_marker)
+    return exit_code
 
 
 if __name__ == "__main__":

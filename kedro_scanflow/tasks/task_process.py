@@ -27,6 +27,8 @@ from kedro_scanflow.tasks.task_spec import TaskSpec
 
 logger = logging.getLogger(__name__)
 
+RUN_ID_VARIABLE = "SCANFLOW_RUN_ID"
+"""Environment variable holding the Scanflow run id inside task processes."""
 EXIT_FAILED = 1
 EXIT_TERMINATED = 143
 _PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -119,6 +121,7 @@ def run_task(spec: TaskSpec, project_path: Path) -> int:
     use_plain_log_output()
     quiet_expected_task_warnings()
     quiet_task_session()
+    os.environ[RUN_ID_VARIABLE] = spec.run_id  # node code can tie what it makes to the run
     run_directory = RunDirectory(project_path / spec.run_directory)
     observer = TaskObserver()
     started = perf_counter()

@@ -53,20 +53,46 @@ class ModelRegistry:
         self.client = client or MlflowClient()
 
     def register(
-        self, model_uri: str, name: str, metrics: Mapping[str, float] | None = None
+        self,
+        model_uri: str,
+        name: str,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
-        """Register ``model_uri`` as a new version of ``name`` with its quality as tags."""
+        """Register ``model_uri`` as a new version of ``name`` with its quality and
+        ``tags`` as version tags, set in the same call that creates the version."""
         try:
             self.client.get_registered_model(name)
         except MlflowException:
             self.client.create_registered_model(name)
-        source_run = model_uri.split("/")[1] if model_uri.startswith("runs:/") else None
-        version = self.client.create_model_version(name, model_uri, run_id=source_run)
-        for key, value in (metrics or {}).items():
-            self.client.set_model_version_tag(
-                name, version.version, f"{TAG_METRIC_PREFIX}{key}", str(value)
-            )
-        return version
+        version_tags = {f"{TAG_METRIC_PREFIX}{k}": str(v) for k, v in (metrics or {}).items()}
+        version_tags.update(tags or {})
+        source, source_run, model_id = self._source_of(model_uri)
+        return self.client.create_model_version(
+            name, source, run_id=source_run, tags=version_tags, model_id=model_id
+        )
+
+    def _source_of(self, model_uri: str) -> tuple[str, str | None, str | None]:
+        """``(source, run id, logged model id)`` of a model URI, as a tracking server
+        wants them: an MLflow 3 logged model (``models:/m-...``) is registered from its
+        artifact location, naming the model and the run that logged it."""
+        if model_uri.startswith("models:/m-"):
+            model_id = model_uri.removeprefix("models:/")
+            logged = self.client.get_logged_model(model_id)
+            return logged.artifact_location, logged.source_run_id, model_id
+        if model_uri.startswith("runs:/"):
+            return model_uri, model_uri.split("/")[1], None
+        return model_uri, None, None
+
+    def version_tagged(self, name: str, key: str, value: str) -> ModelVersion | None:
+        """The newest version of ``name`` whose tag ``key`` is ``value``, or ``None``: how
+        a repeated step finds the version it registered before it was interrupted."""
+        try:
+            versions = self.client.search_model_versions(f"name = '{name}'")
+        except MlflowException:
+            return None
+        tagged = [v for v in versions if v.tags.get(key) == value]
+        return max(tagged, key=lambda v: int(v.version)) if tagged else None
 
     def version_by_alias(self, name: str, alias: str = CHAMPION) -> ModelVersion | None:
         """The version that ``alias`` points to, or ``None``."""
@@ -95,6 +121,38 @@ class ModelRegistry:
             history.append(str(version))
             self.client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(history))
         return str(previous.version) if previous else None
+
+    def rollback(
+        self, name: str, alias: str = CHAMPION, to_version: str | None = None
+    ) -> tuple[str, str]:
+        """Move ``alias`` back to the previous champion (or to ``to_version``).
+
+        Returns:
+            ``(from_version, to_version)``.
+
+        Raises:
+            ValueError: When there is no champion, no earlier champion, or ``to_version``
+                does not exist.
+        """
+        current = self.version_by_alias(name, alias)
+        if current is None:
+            raise ValueError(f"Model {name!r} has no @{alias} to roll back.")
+        if to_version is None:
+            earlier = [v for v in self.history(name) if v != str(current.version)]
+            if not earlier:
+                raise ValueError(
+                    f"Model {name!r} has had no champion before version {current.version}."
+                )
+            to_version = earlier[-1]
+        try:
+            self.client.get_model_version(name, str(to_version))
+        except MlflowException:
+            raise ValueError(f"Model {name!r} has no version {to_version}.") from None
+        self.client.set_registered_model_alias(name, alias, str(to_version))
+        history = self.history(name)
+        history.append(str(to_version))
+        self.client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(history))
+        return str(current.version), str(to_version)
 
     def promote_if_better(
         self, name: str, version: str, metric: str, alias: str = CHAMPION

@@ -1,9 +1,12 @@
 """Where the tracker edge points: the MLflow tracking URI and experiment of a project.
 
-Resolution order: ``scanflow.yml`` (``tracker.uri``, ``tracker.experiment``), then
-kedro-mlflow's ``mlflow.yml`` (``server.mlflow_tracking_uri``,
-``tracking.experiment.name``), then the ``MLFLOW_TRACKING_URI`` environment variable,
-then a sqlite database ``mlflow.db`` at the project root and the package name. Relative sqlite paths are made absolute against the project, so
+Resolution order: the ``SCANFLOW_TRACKING_URI`` environment variable (set by ``kedro
+scanflow deploy`` in the containers of ``serve`` and ``agent``, whose tracker is the
+deployment's server whatever the project's files say), then ``scanflow.yml``
+(``tracker.uri``, ``tracker.experiment``), then kedro-mlflow's ``mlflow.yml``
+(``server.mlflow_tracking_uri``, ``tracking.experiment.name``), then the
+``MLFLOW_TRACKING_URI`` environment variable, then a sqlite database ``mlflow.db`` at the
+project root and the package name. Relative sqlite paths are made absolute against the project, so
 every task process, whatever its working directory, reaches the same database.
 """
 
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from kedro_scanflow.config import TrackerOptions
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+OVERRIDE_VARIABLE = "SCANFLOW_TRACKING_URI"
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +59,9 @@ def resolve_tracking_target(
     mlflow_yml = _kedro_mlflow_settings(config_loader)
     server = mlflow_yml.get("server") or {}
     experiment_conf = (mlflow_yml.get("tracking") or {}).get("experiment") or {}
-    if options.uri:
+    if os.environ.get(OVERRIDE_VARIABLE):
+        uri, source = os.environ[OVERRIDE_VARIABLE], f"the {OVERRIDE_VARIABLE} variable"
+    elif options.uri:
         uri, source = options.uri, "scanflow.yml (tracker.uri)"
     elif server.get("mlflow_tracking_uri"):
         uri, source = server["mlflow_tracking_uri"], "mlflow.yml (server.mlflow_tracking_uri)"
@@ -92,6 +98,22 @@ def absolute_tracking_uri(uri: str, project_path: Path, source: str = "tracker.u
         path = Path(uri.removeprefix("file://").removeprefix("file:"))
         return (path if path.is_absolute() else project_path / path).resolve().as_uri()
     return uri
+
+
+def override_kedro_mlflow_uri(config_loader: AbstractConfigLoader) -> None:
+    """Make kedro-mlflow use ``SCANFLOW_TRACKING_URI`` too, when it is set.
+
+    kedro-mlflow reads ``server.mlflow_tracking_uri`` from ``mlflow.yml`` and ignores the
+    environment; a value set on the config loader takes the place of the files, so the
+    same ``conf/`` works on a laptop (sqlite) and in a deployment (the tracker server).
+    """
+    uri = os.environ.get(OVERRIDE_VARIABLE)
+    if not uri:
+        return
+    settings = _kedro_mlflow_settings(config_loader)
+    server = dict(settings.get("server") or {})
+    server["mlflow_tracking_uri"] = uri
+    config_loader["mlflow"] = {**settings, "server": server}
 
 
 def _kedro_mlflow_settings(config_loader: AbstractConfigLoader) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 from mlflow.entities import Metric, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
@@ -130,6 +131,18 @@ class WorkflowTracker:
             self.client.set_tag(self.parent_run_id, TAG_STOP_REASON, reason[:_MAX_TAG_LENGTH])
         status = RunStatus.to_string(RunStatus.FINISHED if succeeded else RunStatus.FAILED)
         self.client.set_terminated(self.parent_run_id, status)
+
+    def end_abandoned(self, run_ids: Sequence[str], reason: str) -> None:
+        """Mark the MLflow runs of a killed orchestrator KILLED: nothing will end them
+        otherwise (runs already ended, or no longer in the store, are left alone)."""
+        for run_id in run_ids:
+            try:
+                run = self.client.get_run(run_id)
+            except MlflowException:
+                continue
+            if run.info.status not in _TERMINAL:
+                self.client.set_tag(run_id, TAG_STOP_REASON, reason[:_MAX_TAG_LENGTH])
+                self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Log flattened params, skipping ones already logged with the same value."""

@@ -79,6 +79,19 @@ def task_command(spec_path: PurePosixPath, preload: list[str], await_spec: bool)
     return command
 
 
+def project_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of containers that run the project's code (tasks, services)."""
+    return {
+        "HOME": TASK_HOME,
+        "PYTHONUNBUFFERED": "1",
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "COLUMNS": "160",  # Rich wraps log lines at 80 columns when there is no terminal
+        "GIT_PYTHON_REFRESH": "quiet",  # images have no git; MLflow would warn every task
+        **TRACKER_CLIENT_SETTINGS,
+        **(extra or {}),
+    }
+
+
 def shared_mounts(project_path: Path, run_directory: Path) -> list[Mount]:
     """The project's data (the shared volume) and configuration, plus the run directory
     when it lives outside ``data/``."""
@@ -115,15 +128,7 @@ def task_container_plan(
         user=user,
         labels=labels,
         mounts=mounts,
-        environment={
-            "HOME": TASK_HOME,
-            "PYTHONUNBUFFERED": "1",
-            "KEDRO_DISABLE_TELEMETRY": "true",
-            "COLUMNS": "160",  # Rich wraps log lines at 80 columns when there is no terminal
-            "GIT_PYTHON_REFRESH": "quiet",  # images have no git; MLflow would warn every task
-            **TRACKER_CLIENT_SETTINGS,
-            **(environment or {}),
-        },
+        environment=project_environment(environment),
         cpus=settings.resources.cpus,
         memory_bytes=settings.resources.memory_bytes,
         gpus=settings.resources.gpus,

@@ -4,11 +4,43 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kedro_scanflow.backends.base import BackendError
+from kedro_scanflow.images.project_image import LABEL_UID
+
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
     from kedro_scanflow.backends.docker.container_plan import ContainerPlan
+
+
+class DockerBackendError(BackendError):
+    """The Docker backend cannot run this workflow (missing image, engine trouble)."""
+
+
+def project_image_uid(client: docker.DockerClient, image: str) -> int:
+    """The unprivileged uid that containers of ``image`` run as.
+
+    Raises:
+        DockerBackendError: When the image does not exist, or was not built by ``kedro
+            scanflow build`` (it does not name its user).
+    """
+    import docker.errors  # noqa: PLC0415
+
+    try:
+        found = client.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise DockerBackendError(
+            f"The project image {image} does not exist: build it with "
+            "`kedro scanflow build` (or set backends.docker.image)."
+        ) from None
+    uid = int(found.labels.get(LABEL_UID, "0") or 0)
+    if uid == 0:
+        raise DockerBackendError(
+            f"The image {image} does not say which unprivileged user it runs as "
+            f"(label {LABEL_UID}); rebuild it with `kedro scanflow build`."
+        )
+    return uid
 
 
 def container_arguments(plan: ContainerPlan) -> dict[str, Any]:
@@ -50,8 +82,10 @@ def create_container(
     network: str,
     aliases: list[str] | None = None,
     ports: dict[str, tuple[str, int | None]] | None = None,
+    restart: bool = False,
 ) -> Container:
-    """Create (not start) the container of ``plan`` on ``network``."""
+    """Create (not start) the container of ``plan`` on ``network``; with ``restart``, the
+    engine restarts it when it stops, until it is removed (long-running services)."""
     arguments = container_arguments(plan)
     arguments["network"] = network
     if aliases:
@@ -60,4 +94,6 @@ def create_container(
         }
     if ports:
         arguments["ports"] = ports
+    if restart:
+        arguments["restart_policy"] = {"Name": "unless-stopped"}
     return client.containers.create(**arguments)

@@ -20,20 +20,23 @@ import threading
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
-from kedro_scanflow.backends.base import AbstractBackend, BackendContext, BackendError, TaskExit
+from kedro_scanflow.backends.base import AbstractBackend, BackendContext, TaskExit
 from kedro_scanflow.backends.docker.container_plan import (
     TRACKER_CLIENT_SETTINGS,
     shared_mounts,
     task_container_plan,
 )
-from kedro_scanflow.backends.docker.container_runtime import create_container
+from kedro_scanflow.backends.docker.container_runtime import (
+    create_container,
+    project_image_uid,
+)
 from kedro_scanflow.backends.docker.leftovers import remove_leftovers
 from kedro_scanflow.backends.docker.run_labels import ROLE_TASK, RunLabels
 from kedro_scanflow.backends.docker.shared_folders import hand_over_shared_folders
 from kedro_scanflow.backends.docker.tracker_server import TrackerServer
 from kedro_scanflow.config.node_settings import settings_for
 from kedro_scanflow.images.docker_engine import docker_client
-from kedro_scanflow.images.project_image import LABEL_UID, project_image_name, variant_image_name
+from kedro_scanflow.images.project_image import project_image_name, variant_image_name
 from kedro_scanflow.tracking.tracking_uri import TrackingTarget
 
 if TYPE_CHECKING:
@@ -44,10 +47,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _EXIT_REASONS = {137: "killed (SIGKILL)", 143: "terminated (SIGTERM)"}
-
-
-class DockerBackendError(BackendError):
-    """The Docker backend cannot run this workflow (missing image, engine trouble)."""
 
 
 class DockerBackend(AbstractBackend):
@@ -80,22 +79,8 @@ class DockerBackend(AbstractBackend):
             DockerBackendError: When the project image does not exist.
             DockerEngineError: When no Docker engine answers.
         """
-        import docker.errors  # noqa: PLC0415
-
         self._client = client = docker_client()
-        try:
-            image = client.images.get(self.image)
-        except docker.errors.ImageNotFound:
-            raise DockerBackendError(
-                f"The project image {self.image} does not exist: build it with "
-                "`kedro scanflow build` (or set backends.docker.image)."
-            ) from None
-        uid = int(image.labels.get(LABEL_UID, "0") or 0)
-        if uid == 0:
-            raise DockerBackendError(
-                f"The image {self.image} does not say which unprivileged user it runs as "
-                f"(label {LABEL_UID}); rebuild it with `kedro scanflow build`."
-            )
+        uid = project_image_uid(client, self.image)
         self._user = f"{uid}:{uid}"
         runs_root = self.context.run_directory.root.parent
         remove_leftovers(client, self._labels, runs_root, exclude_run=self._labels.run_id)

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kedro_scanflow.backends.docker.run_labels import LABEL_KEEP, LABEL_RUN_ID
+from kedro_scanflow.backends.docker.run_labels import LABEL_DEPLOYMENT, LABEL_KEEP, LABEL_RUN_ID
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,7 +61,7 @@ def remove_leftovers(
 
     def stale(item_labels: dict[str, str]) -> bool:
         run_id = item_labels.get(LABEL_RUN_ID)
-        if run_id is None or run_id == exclude_run:
+        if run_id is None or run_id == exclude_run or LABEL_DEPLOYMENT in item_labels:
             return False
         if item_labels.get(LABEL_KEEP) == "true" and not include_kept:
             return False

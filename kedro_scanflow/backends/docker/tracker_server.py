@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 from kedro_scanflow.backends.base import BackendError
 from kedro_scanflow.backends.docker.container_plan import tracker_container_plan
 from kedro_scanflow.backends.docker.container_runtime import container_arguments, create_container
-from kedro_scanflow.backends.docker.run_labels import ROLE_TRACKER, TRACKER_ALIAS, TRACKER_PORT
+from kedro_scanflow.backends.docker.run_labels import (
+    LABEL_DEPLOYMENT,
+    ROLE_TRACKER,
+    TRACKER_ALIAS,
+    TRACKER_PORT,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -44,13 +49,17 @@ class TrackerServer:
         user: str,
         options: TrackerContainerOptions,
         keep: bool = False,
+        deployment: bool = False,
     ):
+        """Prepare the tracker of a run, or, with ``deployment``, the long-running tracker
+        of ``kedro scanflow deploy`` (restarted by the engine, never a run's leftover)."""
         self._client = client
         self._labels = labels
         self._image = image
         self._user = user
         self._options = options
         self._keep = keep
+        self._deployment = deployment
         self.container: Container | None = None
         self.host_uri: str | None = None
 
@@ -71,11 +80,14 @@ class TrackerServer:
                 with its log.
         """
         self._ensure_volume()
+        labels = self._labels.labels(ROLE_TRACKER, keep=self._keep)
+        if self._deployment:
+            labels[LABEL_DEPLOYMENT] = "true"
         plan = tracker_container_plan(
             name=self._labels.container("tracker"),
             image=self._image,
             user=self._user,
-            labels=self._labels.labels(ROLE_TRACKER, keep=self._keep),
+            labels=labels,
             port=TRACKER_PORT,
             volume=self.volume,
         )
@@ -85,6 +97,7 @@ class TrackerServer:
             network,
             aliases=[TRACKER_ALIAS],
             ports={f"{TRACKER_PORT}/tcp": ("127.0.0.1", self._options.host_port or None)},
+            restart=self._deployment,
         )
         self.container.start()
         self.container.reload()

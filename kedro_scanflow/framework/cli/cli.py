@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import click
 
+from kedro_scanflow.framework.cli.agent_command import agent_command
+from kedro_scanflow.framework.cli.deploy_command import deploy_command
 from kedro_scanflow.framework.cli.docker_commands import clean_command, tracker_command
 from kedro_scanflow.framework.cli.export_command import export_command
 from kedro_scanflow.framework.cli.graph_command import graph_command
 from kedro_scanflow.framework.cli.image_commands import base_image_command, build_command
 from kedro_scanflow.framework.cli.init_command import init_command
+from kedro_scanflow.framework.cli.label_command import label_command
+from kedro_scanflow.framework.cli.rollback_command import rollback_command
 from kedro_scanflow.framework.cli.run_command import run_command
 from kedro_scanflow.framework.cli.runs_command import runs_command
+from kedro_scanflow.framework.cli.serve_command import serve_command
 
 
 @click.group(name="Scanflow")
@@ -34,5 +39,10 @@ for _command in (
     tracker_command,
     clean_command,
     export_command,
+    rollback_command,
+    serve_command,
+    label_command,
+    agent_command,
+    deploy_command,
 ):
     scanflow.add_command(_command)

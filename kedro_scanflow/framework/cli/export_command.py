@@ -22,7 +22,10 @@ from kedro_scanflow.tracking.tracking_uri import TrackingConfigError
 if TYPE_CHECKING:
     from kedro.framework.startup import ProjectMetadata
 
-DEFAULT_OUTPUTS = {"compose": "docker-compose.scanflow.yml"}
+    from kedro_scanflow.runs.run_request import RunRequest
+    from kedro_scanflow.runs.workflow_run import PreparedWorkflow
+
+DEFAULT_OUTPUTS = {"compose": "docker-compose.scanflow.yml", "kubernetes": "kubernetes"}
 
 
 @click.command(name="export")
@@ -36,7 +39,11 @@ DEFAULT_OUTPUTS = {"compose": "docker-compose.scanflow.yml"}
     help="What to write.",
 )
 @click.option(
-    "--output", "-o", type=click.Path(path_type=Path), default=None, help="File to write."
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File to write (compose) or folder (kubernetes).",
 )
 @click.pass_obj
 def export_command(
@@ -44,7 +51,10 @@ def export_command(
 ) -> None:
     """Write the workflow as a docker-compose file: one service per task with the Docker
     backend's image, mounts, limits and security settings, the MLflow tracker, the
-    network, and the task graph as dependencies. Run it with `docker compose up`."""
+    network, and the task graph as dependencies. Run it with `docker compose up`.
+
+    With --target kubernetes: a folder of manifests with a kustomization.yaml (namespace,
+    ServiceAccount and Role, claims, tracker, one Job per task), for kubectl apply -k."""
     request = request_from_options({key: options[key] for key in SELECTION_KEYS})
     output = (output or metadata.project_path / DEFAULT_OUTPUTS[target]).resolve()
     try:
@@ -59,6 +69,9 @@ def export_command(
             )
     except (WorkflowError, ScanflowConfigError, TaskPlanError, TrackingConfigError) as error:
         raise click.ClickException(str(error)) from None
+    if target == "kubernetes":
+        _export_kubernetes(metadata, prepared, request, output)
+        return
     exported = export_compose(
         plan=prepared.plan,
         config=prepared.config,
@@ -75,4 +88,25 @@ def export_command(
         f"Wrote {output} ({len(prepared.plan.tasks)} task service(s)); task specs are in "
         f"{exported.run_directory.root}.\n"
         f"Run it with: docker compose -f {output.name} up -d && docker wait {finish}"
+    )
+
+
+def _export_kubernetes(
+    metadata: ProjectMetadata, prepared: PreparedWorkflow, request: RunRequest, output: Path
+) -> None:
+    from kedro_scanflow.export.kubernetes_manifests import export_kubernetes  # noqa: PLC0415
+
+    exported = export_kubernetes(
+        plan=prepared.plan,
+        config=prepared.config,
+        request=request,
+        project_path=metadata.project_path,
+        package_name=metadata.package_name,
+        experiment=prepared.tracking.experiment,
+    )
+    files = exported.write(output)
+    click.echo(
+        f"Wrote {len(files)} file(s) to {output} ({len(prepared.plan.tasks)} task Job(s), "
+        f"run {exported.run_id}, namespace {exported.namespace}).\n"
+        f"Apply them with: kubectl apply -k {output}"
     )

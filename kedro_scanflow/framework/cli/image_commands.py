@@ -53,8 +53,16 @@ def base_image_command(
 
 @click.command(name="build")
 @click.option("--env", "-e", default=None, help="Kedro configuration environment.")
+@click.option(
+    "--push",
+    "registry",
+    default=None,
+    metavar="REGISTRY",
+    help="Then tag the images as REGISTRY/<image> and push them (for a cluster); "
+    "set backends.kubernetes.registry to the same value to run them.",
+)
 @click.pass_obj
-def build_command(metadata: ProjectMetadata, env: str | None) -> None:
+def build_command(metadata: ProjectMetadata, env: str | None, registry: str | None) -> None:
     """Build the project image (and the variants of nodes with extra requirements) from
     the base image, installing every package offline from a wheelhouse built here."""
     config = project_config(metadata, env)
@@ -75,3 +83,16 @@ def build_command(metadata: ProjectMetadata, env: str | None) -> None:
             image.tag, image.image_id.removeprefix("sha256:")[:12], str(len(image.requirements))
         )
     console.print(table)
+    if registry:
+        _push(console, [image.tag for image in built], registry)
+
+
+def _push(console: Console, images: list[str], registry: str) -> None:
+    from kedro_scanflow.images.image_push import ImagePushError, push_images  # noqa: PLC0415
+
+    try:
+        pushed = push_images(images, registry, say=console.print)
+    except (ImagePushError, BackendError) as error:
+        raise click.ClickException(str(error)) from None
+    for name in pushed:
+        console.print(f"[green]pushed[/green] {name}")

@@ -1,4 +1,5 @@
-"""Reading a project's ``scanflow.yml`` from a command that does not run a pipeline."""
+"""Reading a project's ``scanflow.yml`` (and its tracker) from a command that does not
+run a pipeline."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import click
 from kedro.framework.session import KedroSession
 
 from kedro_scanflow.config import ScanflowConfigError, load_scanflow_config
+from kedro_scanflow.tracking.tracking_uri import TrackingConfigError, resolve_tracking_target
 
 if TYPE_CHECKING:
     from kedro.framework.startup import ProjectMetadata
 
     from kedro_scanflow.config import ScanflowConfig
+    from kedro_scanflow.tracking.tracking_uri import TrackingTarget
 
 
 def project_config(metadata: ProjectMetadata, env: str | None = None) -> ScanflowConfig:
@@ -21,8 +24,24 @@ def project_config(metadata: ProjectMetadata, env: str | None = None) -> Scanflo
     Raises:
         click.ClickException: When the file is invalid; the message names file and key.
     """
+    return project_settings(metadata, env)[0]
+
+
+def project_settings(
+    metadata: ProjectMetadata, env: str | None = None
+) -> tuple[ScanflowConfig, TrackingTarget]:
+    """The validated ``scanflow.yml`` and the resolved tracker of the project.
+
+    Raises:
+        click.ClickException: When the configuration is invalid.
+    """
     try:
         with KedroSession.create(metadata.project_path, env=env) as session:
-            return load_scanflow_config(session.load_context().config_loader)
-    except ScanflowConfigError as error:
+            loader = session.load_context().config_loader
+            config = load_scanflow_config(loader)
+            tracking = resolve_tracking_target(
+                config.tracker, loader, metadata.project_path, metadata.package_name
+            )
+    except (ScanflowConfigError, TrackingConfigError) as error:
         raise click.ClickException(str(error)) from None
+    return config, tracking
