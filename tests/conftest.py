@@ -7,8 +7,10 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,6 +79,13 @@ class KedroProject:
     def tracking_uri(self) -> str:
         return f"sqlite:///{self.path / 'mlflow.db'}"
 
+    def mlflow_client(self) -> Any:
+        """A client of the project's tracking store and model registry (both named, so
+        that no registry URI set elsewhere in the process is used instead)."""
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+        return MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
+
     def runs_root(self) -> Path:
         return self.path / "data" / "scanflow" / "runs"
 
@@ -111,6 +120,32 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+_MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_uris_do_not_leak() -> Iterator[None]:
+    """Give every test MLflow's URIs as they were before it.
+
+    ``mlflow.set_tracking_uri`` and ``set_registry_uri`` set process-wide state and
+    environment variables; a test that points them at its own database would otherwise
+    send a later test's ``MlflowClient(uri)`` registry calls there."""
+    before = {key: os.environ.get(key) for key in _MLFLOW_URI_VARIABLES}
+    yield
+    if "mlflow" not in sys.modules:
+        return
+    from mlflow.tracking._model_registry import utils as registry_utils  # noqa: PLC0415
+    from mlflow.tracking._tracking_service import utils as tracking_utils  # noqa: PLC0415
+
+    tracking_utils._tracking_uri = None
+    registry_utils._registry_uri = None
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture

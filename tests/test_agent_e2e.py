@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 
 from kedro_scanflow.human import LabelStore
 from kedro_scanflow.io import NpzImageDataset
@@ -48,7 +47,7 @@ def _drifted(project: KedroProject):
 
 
 def _versions(project: KedroProject) -> list:
-    return MlflowClient(project.tracking_uri).search_model_versions(f"name = '{MODEL}'")
+    return project.mlflow_client().search_model_versions(f"name = '{MODEL}'")
 
 
 class Background:
@@ -189,7 +188,7 @@ def test_the_agent_promotes_a_champion_that_serve_answers_without_a_failed_reque
     assert {run.status for run in steps} == {"FINISHED"} and len(steps) == 2, (
         "check and improve: two tracked runs"
     )
-    version = MlflowClient(production.tracking_uri).get_model_version(MODEL, "2")
+    version = production.mlflow_client().get_model_version(MODEL, "2")
     assert version.tags["scanflow.run_id"] == cycle["improve_run"]
 
 
@@ -206,18 +205,24 @@ def test_killing_the_agent_mid_cycle_loses_no_label_and_registers_no_model_twice
     versions_before = len(_versions(production))
     agent_folder = production.path / "data/scanflow/agent-human"
     runs = production.runs_root()
+    # The other agent of this project (the first test's) has had a first cycle too.
+    earlier_checks = set(runs.glob("*-agent1-check"))
+
+    def new_check_runs() -> list[Path]:
+        return [path for path in runs.glob("*-agent1-check") if path not in earlier_checks]
 
     def check_task_running() -> bool:
         return any(
             '"running"' in path.read_text()
-            for path in runs.glob("*-agent1-check/tasks/*.json")
+            for run in new_check_runs()
+            for path in (run / "tasks").glob("*.json")
             if not path.name.endswith((".spec.json", ".failure.json"))
         )
 
     first = Background(production, tmp_path / "agent-1.log", "scanflow", "agent", "--env", "human")
     _until(check_task_running, 300, "the check step to run a task", first)
     first.stop(signal.SIGKILL)  # killed outright, mid-run
-    [check_run] = [path.name for path in runs.glob("*-agent1-check")]
+    [check_run] = [path.name for path in new_check_runs()]
 
     second = Background(production, tmp_path / "agent-2.log", "scanflow", "agent", "--env", "human")
     labels = LabelStore(production.path / "data/scanflow/labels-human")
@@ -257,7 +262,7 @@ def test_killing_the_agent_mid_cycle_loses_no_label_and_registers_no_model_twice
     assert state["cursor"] == 300 and state["cycle"] is None
     attempts = RunDirectory(runs / check_run).record().attempts
     assert [a.status for a in attempts] == ["abandoned", "succeeded"]
-    killed = MlflowClient(production.tracking_uri).get_run(attempts[0].mlflow_run_id)
+    killed = production.mlflow_client().get_run(attempts[0].mlflow_run_id)
     assert killed.info.status == "KILLED"
 
     progress = labels.progress(task)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
 from kedro_scanflow.tracking.tracker_query import TrackerQuery
 
@@ -52,7 +51,7 @@ def test_the_starter_and_the_reference_project_do_not_drift_apart(rendered):
 def test_the_rendered_project_trains_registers_and_predicts_offline(rendered):
     training = rendered.kedro("scanflow", "run", "--pipeline", "training")
     assert training.returncode == 0, training
-    registry = MlflowClient(rendered.tracking_uri)
+    registry = rendered.mlflow_client()
     champion = registry.get_model_version_by_alias("scanflow-mnist-classifier", "champion")
     inference = rendered.kedro("scanflow", "run", "--pipeline", "inference")
     assert inference.returncode == 0, inference

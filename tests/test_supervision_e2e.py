@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 
 from kedro_scanflow.human import LabelStore
 from kedro_scanflow.io import NpzImageDataset
@@ -44,9 +43,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> KedroProject:
 
 
 def _champion(project: KedroProject) -> str:
-    return str(
-        MlflowClient(project.tracking_uri).get_model_version_by_alias(MODEL, "champion").version
-    )
+    return str(project.mlflow_client().get_model_version_by_alias(MODEL, "champion").version)
 
 
 def test_supervision_on_drifted_data_promotes_a_better_champion_and_rollback_restores(trained):
@@ -66,7 +63,7 @@ def test_supervision_on_drifted_data_promotes_a_better_champion_and_rollback_res
         "the new champion is better on drifted data"
     )
     assert _champion(trained) == "2"
-    version = MlflowClient(trained.tracking_uri).get_model_version(MODEL, "2")
+    version = trained.mlflow_client().get_model_version(MODEL, "2")
     assert float(version.tags["metric.holdout_accuracy"]) == pytest.approx(
         promotion["candidate_score"]
     )

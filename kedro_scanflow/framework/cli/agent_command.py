@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import click
@@ -50,8 +49,6 @@ def agent_command(
     from kedro_scanflow.runs.workflow_run import WorkflowError  # noqa: PLC0415
 
     config = project_config(metadata, env)
-    # Shown once by the first session; the agent opens one per step.
-    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
     console = Console(highlight=False)
     try:
         agent = SupervisionAgent(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from kedro_scanflow.framework.cli.agent_command import agent_command
@@ -27,6 +29,9 @@ def commands() -> None:
 def scanflow() -> None:
     """Scanflow workflows: run every node in its own process, container or pod, track
     it all in MLflow, and supervise deployed models."""
+    # Kedro's OmegaConf loader calls a resolver API that recent OmegaConf deprecates; the
+    # warning is about Kedro, not the project, and every session would print it again.
+    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
 
 
 for _command in (
