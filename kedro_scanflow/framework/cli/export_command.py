@@ -6,18 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from kedro.framework.session import KedroSession
 
-from kedro_scanflow.config import ScanflowConfigError
 from kedro_scanflow.export.compose_file import export_compose
+from kedro_scanflow.framework.cli.project_config import planned_workflow
 from kedro_scanflow.framework.cli.selection_options import (
     SELECTION_KEYS,
     request_from_options,
     selection_options,
 )
-from kedro_scanflow.pipeline.task_plan import TaskPlanError
-from kedro_scanflow.runs.workflow_run import WorkflowError, prepare_workflow
-from kedro_scanflow.tracking.tracking_uri import TrackingConfigError
 
 if TYPE_CHECKING:
     from kedro.framework.startup import ProjectMetadata
@@ -57,18 +53,7 @@ def export_command(
     ServiceAccount and Role, claims, tracker, one Job per task), for kubectl apply -k."""
     request = request_from_options({key: options[key] for key in SELECTION_KEYS})
     output = (output or metadata.project_path / DEFAULT_OUTPUTS[target]).resolve()
-    try:
-        with KedroSession.create(
-            metadata.project_path,
-            env=request.env,
-            runtime_params=request.runtime_params or None,
-            conf_source=request.conf_source,
-        ) as session:
-            prepared = prepare_workflow(
-                session, metadata.project_path, metadata.package_name, request, check_inputs=False
-            )
-    except (WorkflowError, ScanflowConfigError, TaskPlanError, TrackingConfigError) as error:
-        raise click.ClickException(str(error)) from None
+    prepared = planned_workflow(metadata, request)
     if target == "kubernetes":
         _export_kubernetes(metadata, prepared, request, output)
         return

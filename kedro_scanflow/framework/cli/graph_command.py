@@ -6,18 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from kedro.framework.session import KedroSession
 
-from kedro_scanflow.config import ScanflowConfigError
+from kedro_scanflow.framework.cli.project_config import planned_workflow
 from kedro_scanflow.framework.cli.selection_options import (
     SELECTION_KEYS,
     request_from_options,
     selection_options,
 )
 from kedro_scanflow.pipeline.scanflow_graph import ScanflowGraph
-from kedro_scanflow.pipeline.task_plan import TaskPlanError
-from kedro_scanflow.runs.workflow_run import WorkflowError, prepare_workflow
-from kedro_scanflow.tracking.tracking_uri import TrackingConfigError
 
 if TYPE_CHECKING:
     from kedro.framework.startup import ProjectMetadata
@@ -46,18 +42,7 @@ def graph_command(
     """Show the Scanflow multigraph of a pipeline: its task nodes, the volume edges
     (datasets between tasks) and the tracker edges (metadata to MLflow)."""
     request = request_from_options({key: options[key] for key in SELECTION_KEYS})
-    try:
-        with KedroSession.create(
-            metadata.project_path,
-            env=request.env,
-            runtime_params=request.runtime_params or None,
-            conf_source=request.conf_source,
-        ) as session:
-            prepared = prepare_workflow(
-                session, metadata.project_path, metadata.package_name, request, check_inputs=False
-            )
-    except (WorkflowError, ScanflowConfigError, TaskPlanError, TrackingConfigError) as error:
-        raise click.ClickException(str(error)) from None
+    prepared = planned_workflow(metadata, request)
     graph = ScanflowGraph.from_plan(
         prepared.plan, prepared.catalog, request.pipelines, prepared.tracking.uri
     )
