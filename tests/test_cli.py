@@ -8,6 +8,8 @@ import yaml
 
 from kedro_scanflow.config import ScanflowConfig
 
+from .conftest import REPO_ROOT, KedroProject
+
 
 def test_graph_prints_the_multigraph_as_text_and_json(toy_project):
     text = toy_project.kedro("scanflow", "graph")
@@ -48,6 +50,15 @@ def test_graph_of_an_unknown_pipeline_lists_the_known_ones(toy_project):
     result = toy_project.kedro("scanflow", "graph", "-p", "trainig")
     assert result.returncode == 1
     assert "No pipeline named 'trainig'" in result.output and "numbers" in result.output
+
+
+def test_an_unknown_pipeline_is_named_where_the_registry_finds_pipelines_strictly():
+    # The reference project registers find_pipelines(raise_errors=True), which refuses an
+    # unknown requested name with a bare ImportError.
+    result = KedroProject(REPO_ROOT).kedro("scanflow", "graph", "-p", "trainig")
+    assert result.returncode == 1, result
+    assert "No pipeline named 'trainig'" in result.output, result
+    assert "training" in result.output and "ImportError" not in result.output
 
 
 def test_init_writes_a_valid_documented_file_and_never_overwrites_silently(toy_project):

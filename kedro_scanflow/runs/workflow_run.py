@@ -165,7 +165,11 @@ def prepare_workflow(
         TaskPlanError: When the selection is empty.
     """
     project_pipelines.set_requested(loadable_pipeline_names(request.pipelines))  # as session.run
-    context = session.load_context()
+    try:
+        context = session.load_context()  # the plugin's hook reads the requested pipelines
+    except ImportError:
+        _request_all_pipelines()
+        context = session.load_context()
     config = load_scanflow_config(context.config_loader)
     pipeline = request.select(_combined_pipeline(request.pipelines))
     catalog = context.catalog
@@ -181,9 +185,24 @@ def prepare_workflow(
     )
 
 
+def _request_all_pipelines() -> None:
+    """Ask for every pipeline of the project.
+
+    ``find_pipelines(raise_errors=True)`` refuses a requested name that has no module
+    under ``pipelines/`` with a bare ``ImportError``. Loading them all instead lets an
+    unknown name be reported with the registered ones, while a pipeline that really fails
+    to import fails again, with its own error.
+    """
+    project_pipelines.set_requested(None)
+
+
 def _combined_pipeline(names: list[str]) -> Pipeline:
     project_pipelines.set_requested(loadable_pipeline_names(names))
-    available = set(project_pipelines.keys())  # errors of register_pipelines() propagate
+    try:
+        available = set(project_pipelines.keys())  # errors of register_pipelines() propagate
+    except ImportError:
+        _request_all_pipelines()
+        available = set(project_pipelines.keys())
     missing = [name for name in names if name not in available]
     if missing:
         project_pipelines.set_requested(None)
