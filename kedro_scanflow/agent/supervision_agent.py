@@ -23,7 +23,6 @@ project: it holds a lock on ``<agent.directory>/agent.lock``.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import shutil
 import time
@@ -40,6 +39,7 @@ from kedro_scanflow.backends import BackendError
 from kedro_scanflow.config.supervision_config import DriftDetectorOptions, RandomSelectorOptions
 from kedro_scanflow.human import LabelStore
 from kedro_scanflow.io import NpzImageDataset
+from kedro_scanflow.runs.process_lock import LockHeld, exclusive_lock
 from kedro_scanflow.runs.run_directory import RunDirectory
 from kedro_scanflow.runs.run_request import RunRequest
 from kedro_scanflow.runs.workflow_run import WorkflowError, run_workflow
@@ -356,14 +356,18 @@ class SupervisionAgent:
     @contextmanager
     def _lock(self) -> Iterator[None]:
         self.folder.mkdir(parents=True, exist_ok=True)
-        with (self.folder / "agent.lock").open("w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise AgentError(
-                    f"Another agent is working on this project (it holds {self.folder / 'agent.lock'})."
-                ) from None
-            yield
+
+        def waiting(holder: int) -> None:
+            self.console.print(
+                f"Waiting for the processes of the stopped agent (process {holder}) to end.",
+                highlight=False,
+            )
+
+        try:
+            with exclusive_lock(self.folder / "agent.lock", on_wait=waiting):
+                yield
+        except LockHeld as held:
+            raise AgentError(f"Another agent is working on this project ({held}).") from None
 
 
 def _step_outcome(result: WorkflowResult) -> StepOutcome:

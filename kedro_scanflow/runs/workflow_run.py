@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from kedro_scanflow.agent.agent_pipeline import loadable_pipeline_names
 from kedro_scanflow.backends import BackendContext, backend_class
 from kedro_scanflow.config import ScanflowConfig, load_scanflow_config
 from kedro_scanflow.pipeline.task_plan import TaskPlan, is_ephemeral
+from kedro_scanflow.runs.process_lock import LockHeld, exclusive_lock
 from kedro_scanflow.runs.run_directory import (
     RunDirectory,
     RunRecord,
@@ -137,7 +137,7 @@ def run_workflow(
     ) as session:
         prepared = prepare_workflow(session, project_path, package_name, request)
         run_directory = resumed_run or RunDirectory.create(prepared.runs_root, request, run_id)
-        with _exclusive(run_directory):
+        with _exclusive(run_directory, console):
             return _execute(prepared, run_directory, request, package_name, console, resumed_run)
 
 
@@ -496,17 +496,20 @@ def _announce(
 
 
 @contextmanager
-def _exclusive(run_directory: RunDirectory) -> Iterator[None]:
+def _exclusive(run_directory: RunDirectory, console: Console) -> Iterator[None]:
     """Hold the run directory's lock so two processes never execute the same run."""
-    lock_path = run_directory.root / ".lock"
-    with lock_path.open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WorkflowError(
-                f"Run {run_directory.run_id} is being executed by another process."
-            ) from None
-        try:
+
+    def waiting(holder: int) -> None:
+        console.print(
+            f"Run {run_directory.run_id}: waiting for the processes of its stopped "
+            f"orchestrator (process {holder}) to end.",
+            highlight=False,
+        )
+
+    try:
+        with exclusive_lock(run_directory.root / ".lock", on_wait=waiting):
             yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    except LockHeld as held:
+        raise WorkflowError(
+            f"Run {run_directory.run_id} is being executed by another process ({held})."
+        ) from None
