@@ -8,7 +8,11 @@ base image: ``kedro scanflow base-image``), then measures in the same process:
    (``python -c pass``): what any container-per-node system pays at least;
 2. Kedro's in-process ``SequentialRunner`` on the chain;
 3. the local backend (fork server) on the chain;
-4. the Docker backend on the chain (one container per node, prewarmed).
+4. the Docker backend on the chain (one container per node, prewarmed), and on a chain
+   half as long: the difference is the marginal cost of a node, without the fixed cost
+   of a run (network, tracker container, parent run), which a longer chain amortizes;
+5. the machine's busy CPU time during the Docker runs, per node: on a small machine a
+   chain of containers is bound by it, since every container pays for its interpreter.
 
 Run from the repository root::
 
@@ -52,35 +56,48 @@ def time_noop_container(command: list[str], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def time_docker_backend(root: Path, pipeline: str, repeats: int) -> float:
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine spent busy (user, nice, system) since boot."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system = (int(value) for value in fields[:3])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
+def time_docker_backend(root: Path, pipeline: str, repeats: int) -> tuple[float, float]:
+    """Median wall seconds of a Docker run of ``pipeline`` and median busy CPU seconds."""
     from rich.console import Console  # noqa: PLC0415
 
     from kedro_scanflow.runs import RunRequest, run_workflow  # noqa: PLC0415
 
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
         request = RunRequest(pipelines=[pipeline], backend="docker", max_workers=2)
+        cpu_before = busy_cpu_seconds()
         started = time.perf_counter()
         result = run_workflow(root, "bench_project", request, Console(file=open(os.devnull, "w")))  # noqa: SIM115
         samples.append(time.perf_counter() - started)
+        cpu.append(busy_cpu_seconds() - cpu_before)
         if not result.succeeded:
             raise RuntimeError(f"benchmark run {result.run_id} failed: {result.outcome.failed}")
-    return statistics.median(samples)
+    return statistics.median(samples), statistics.median(cpu)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nodes", type=int, default=10, help="Chain length (at most 20).")
+    parser.add_argument("--nodes", type=int, default=10, help="Chain length (even, at most 20).")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.nodes % 2 or not 2 <= args.nodes <= 20:
+        parser.error("--nodes must be even, between 2 and 20")
+    half = args.nodes // 2
     pipeline = "chain" if args.nodes == 20 else f"chain{args.nodes}"
 
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="scanflow-bench-docker-") as folder:
         root = Path(folder)
-        write_project(root, extra_chains=(args.nodes,))
+        write_project(root, extra_chains=tuple({args.nodes, half} - {20}))
         kedro = str(Path(sys.executable).with_name("kedro"))
         env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
         started = time.perf_counter()
@@ -97,10 +114,12 @@ def main() -> None:
         noop_python = time_noop_container(["python", "-c", "pass"], args.repeats * 2)
         sequential = time_sequential(root, pipeline, args.repeats)
         local = time_local_backend(root, pipeline, args.repeats)
-        docker_backend = time_docker_backend(root, pipeline, args.repeats)
+        docker_backend, docker_cpu = time_docker_backend(root, pipeline, args.repeats)
+        docker_half, _ = time_docker_backend(root, f"chain{half}", args.repeats)
         _end_leftover_mlflow_runs()
 
     per_node = (docker_backend - sequential) / args.nodes
+    marginal = (docker_backend - docker_half) / (args.nodes - half)
     results = {
         "cpu_count": os.cpu_count(),
         "nodes": args.nodes,
@@ -111,9 +130,16 @@ def main() -> None:
         "sequential_chain_s": round(sequential, 3),
         "local_chain_s": round(local, 3),
         "docker_chain_s": round(docker_backend, 3),
+        "docker_half_chain_s": round(docker_half, 3),
+        "docker_busy_cpu_per_node_s": round(docker_cpu / args.nodes, 3),
         "local_overhead_per_node_s": round((local - sequential) / args.nodes, 3),
         "docker_overhead_per_node_s": round(per_node, 3),
         "docker_overhead_above_noop_run_s": round(per_node - noop_true, 3),
+        "docker_fixed_cost_per_run_s": round(
+            docker_backend - sequential - marginal * args.nodes, 3
+        ),
+        "docker_marginal_per_node_s": round(marginal, 3),
+        "docker_marginal_above_noop_run_s": round(marginal - noop_true, 3),
     }
     width = max(len(key) for key in results)
     for key, value in results.items():
@@ -121,7 +147,9 @@ def main() -> None:
     print(
         f"\nDocker backend: {per_node:.2f} s per node over the SequentialRunner, "
         f"{per_node - noop_true:+.2f} s against a no-op `docker run` ({noop_true:.2f} s) "
-        "(target < 1.0 s above it)."
+        f"(target < 1.0 s above it); a node more costs {marginal:.2f} s "
+        f"({marginal - noop_true:+.2f} s against the no-op run), the machine was busy "
+        f"{docker_cpu / args.nodes:.2f} CPU-s per node on {os.cpu_count()} cores."
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

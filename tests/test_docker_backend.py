@@ -9,6 +9,7 @@ container, the shared volume, cleanup, failures, security settings, the compose 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -120,6 +121,11 @@ def test_each_task_runs_in_its_own_container_and_the_tracker_container_holds_the
             )
             assert task.tags["scanflow.host"] == task.tags["scanflow.container_id"][:12], name
         assert tasks["double"].metrics["doubled_sum"] == 20.0
+        [ui] = _project_containers(docker_client, docker_project)
+        commands = [process[-1] for process in ui.top()["Processes"]]
+        assert not [c for c in commands if "huey" in c or "jobs._job_runner" in c], (
+            "no idle MLflow job runner beside the tracker (it costs ~20 CPU-s and 1.3 GiB)"
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=60)
@@ -221,6 +227,47 @@ def test_a_killed_orchestrator_leaves_containers_that_clean_removes(docker_proje
     assert result.returncode == 0, result
     assert "Removed" in result.output
     assert not _project_containers(docker_client, docker_project)
+
+
+def test_a_conf_source_folder_is_the_configuration_of_every_container(
+    docker_project, docker_client, tmp_path
+):
+    other = tmp_path / "other-conf"
+    shutil.copytree(docker_project.path / "conf", other)
+    parameters = other / "base/parameters.yml"
+    parameters.write_text(parameters.read_text().replace("multiplier: 2", "multiplier: 3"))
+    relative = os.path.relpath(other, docker_project.path)
+    result = docker_project.kedro(
+        "scanflow", "run", "--backend", "docker", "--conf-source", relative
+    )
+    assert result.returncode == 0, result
+    summary = json.loads((docker_project.path / "data/08_reporting/summary.json").read_text())
+    assert summary["doubled"] == 30, "the containers read the --conf-source parameters"
+    run = _only_run(docker_project)
+    assert run.record().request.conf_source == str(other), "kept absolute, to resume from anywhere"
+    spec = json.loads(run.spec_path("double").read_text())
+    assert spec["conf_source"] is None, "mounted as the containers' conf/"
+
+    shutil.copytree(other, tmp_path / "packed/conf")  # the layout of `kedro package`
+    archive = shutil.make_archive(str(tmp_path / "conf"), "gztar", tmp_path / "packed", "conf")
+    result = docker_project.kedro(
+        "scanflow", "run", "--backend", "docker", "--conf-source", archive
+    )
+    assert result.returncode != 0
+    assert f"--conf-source {archive} is not a folder" in " ".join(result.output.split()), result
+    assert not _project_containers(docker_client, docker_project)
+
+    target = docker_project.path / "docker-compose.scanflow.yml"
+    result = docker_project.kedro("scanflow", "export", "--conf-source", relative)
+    assert result.returncode == 0, result
+    services = yaml.safe_load(target.read_text())["services"]
+    assert f"{relative}:/home/kedro/project/conf:ro" in services["double"]["volumes"]
+    result = docker_project.kedro(
+        "scanflow", "export", "--target", "kubernetes", "--conf-source", relative
+    )
+    assert result.returncode != 0
+    flat = " ".join(result.output.split())
+    assert f"--conf-source {other} cannot reach exported manifests" in flat, result
 
 
 def test_the_compose_export_is_valid_matches_the_graph_and_runs(docker_project, docker_client):

@@ -324,3 +324,23 @@ def test_a_failure_outside_the_node_function_still_names_the_node(toy_project):
     assert result.returncode == 1, result
     assert "node 'load_numbers' failed (exit code 1): DatasetError" in result.output
     assert _only_run(toy_project).task_failure("load-numbers").node == "load_numbers"
+
+
+def test_a_conf_source_is_read_by_every_task_and_a_missing_one_is_named(toy_project, tmp_path):
+    other = tmp_path / "other-conf"
+    shutil.copytree(toy_project.path / "conf", other)
+    parameters = other / "base/parameters.yml"
+    parameters.write_text(parameters.read_text().replace("multiplier: 2", "multiplier: 5"))
+    relative = os.path.relpath(other, toy_project.path)
+    result = toy_project.kedro("scanflow", "run", "--conf-source", relative)
+    assert result.returncode == 0, result
+    summary = json.loads((toy_project.path / "data/08_reporting/summary.json").read_text())
+    assert summary["doubled"] == 50, "the task processes read the --conf-source parameters"
+    [run] = RunDirectory.list(toy_project.runs_root())
+    assert run.record().request.conf_source == str(other)
+    assert json.loads(run.spec_path("double").read_text())["conf_source"] == str(other)
+
+    missing = toy_project.kedro("scanflow", "run", "--conf-source", "no-such-conf")
+    assert missing.returncode == 2
+    assert "Invalid value for '--conf-source': no-such-conf does not exist." in missing.output
+    assert len(RunDirectory.list(toy_project.runs_root())) == 1, "nothing started"

@@ -58,6 +58,9 @@ class BackendContext:
     tracking: TrackingTarget
     keep: bool = False
     """Keep containers, networks and pods after the run (``--keep``), to inspect them."""
+    conf_source: str | None = None
+    """``--conf-source``: the configuration the run reads instead of the project's
+    ``conf/`` (an absolute path, or a remote URL)."""
 
 
 class AbstractBackend(ABC):
@@ -94,6 +97,11 @@ class AbstractBackend(ABC):
     def tracker_note(self) -> str | None:
         """Where to look at this backend's runs afterwards, when not at the tracking URI."""
         return None
+
+    def task_conf_source(self, conf_source: str | None) -> str | None:
+        """``--conf-source`` as this backend's task processes see it (by default the
+        same path: they share this machine's files)."""
+        return conf_source
 
     def anticipate(self, upcoming: list[Task]) -> None:  # noqa: B027 - optional
         """Tasks that will be launched later, soonest first. A backend may prepare them

@@ -19,6 +19,8 @@ import yaml
 
 from kedro_scanflow.backends.docker.container_plan import (
     ContainerPlan,
+    check_conf_source,
+    container_conf_source,
     shared_mounts,
     task_container_plan,
     tracker_container_plan,
@@ -89,7 +91,11 @@ def export_compose(
         package_name: The project's package.
         experiment: MLflow experiment of the runs.
         output: Where the compose file will be written; mount paths are relative to it.
+
+    Raises:
+        ConfSourceError: When ``--conf-source`` is an archive, not a folder to mount.
     """
+    check_conf_source(request.conf_source, "a compose file")
     options = config.backends.docker
     run_directory = RunDirectory.create(project_path / config.run.directory, request)
     run_directory.save_record(run_directory.record())
@@ -102,7 +108,7 @@ def export_compose(
         os.path.relpath(run_directory.root / "parent_run.json", project_path)
     )
     base = output.parent.resolve()
-    mounts = shared_mounts(project_path, run_directory.root)
+    mounts = shared_mounts(project_path, run_directory.root, request.conf_source)
 
     services: dict[str, Any] = {}
     tracker = tracker_container_plan(
@@ -205,19 +211,14 @@ def _task_spec(
     experiment: str,
     parent_file: PurePosixPath,
 ) -> TaskSpec:
-    touched = task.inputs | task.outputs
-    return TaskSpec(
+    return TaskSpec.for_task(
+        task,
+        plan,
+        request,
         run_id=run_directory.run_id,
-        slug=task.slug,
-        name=task.name,
-        nodes=list(task.nodes),
-        pipelines=request.pipelines,
-        env=request.env,
-        runtime_params=request.runtime_params,
-        load_versions=request.load_versions,
         run_directory=os.path.relpath(run_directory.root, project_path),
-        shared_datasets={k: v for k, v in plan.shared_datasets.items() if k in touched},
         backend="compose",
+        conf_source=container_conf_source(request.conf_source),
         tracking=TrackingSpec(
             uri=tracker_uri, experiment=experiment, parent_run_file=str(parent_file)
         ),

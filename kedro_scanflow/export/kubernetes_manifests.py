@@ -23,7 +23,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from kubernetes.client import ApiClient, V1Job, V1JobSpec, V1ObjectMeta, V1PodTemplateSpec
 
-from kedro_scanflow.backends.docker.container_plan import TASK_HOME, ContainerPlan
+from kedro_scanflow.backends.docker.container_plan import (
+    TASK_HOME,
+    ContainerPlan,
+    check_pod_conf_source,
+)
 from kedro_scanflow.backends.kubernetes.cluster_image import cluster_image, pod_uid
 from kedro_scanflow.backends.kubernetes.cluster_names import COMPONENT_WORKFLOW
 from kedro_scanflow.backends.kubernetes.namespace_setup import (
@@ -121,7 +125,11 @@ def export_kubernetes(
         project_path: Root of the project.
         package_name: The project's package.
         experiment: MLflow experiment of the runs.
+
+    Raises:
+        ConfSourceError: When the request has a ``--conf-source``.
     """
+    check_pod_conf_source(request.conf_source, "exported manifests")
     options = config.backends.kubernetes
     names = cluster_names(options, package_name, project_path, new_run_id())
     frame = pod_frame(
@@ -275,19 +283,14 @@ def _task_spec(
     experiment: str,
     parent_file: PurePosixPath,
 ) -> TaskSpec:
-    touched = task.inputs | task.outputs
-    return TaskSpec(
+    return TaskSpec.for_task(
+        task,
+        plan,
+        request,
         run_id=run_directory.name,
-        slug=task.slug,
-        name=task.name,
-        nodes=list(task.nodes),
-        pipelines=request.pipelines,
-        env=request.env,
-        runtime_params=request.runtime_params,
-        load_versions=request.load_versions,
         run_directory=str(run_directory),
-        shared_datasets={k: v for k, v in plan.shared_datasets.items() if k in touched},
         backend="kubernetes",
+        conf_source=None,  # pods read the configuration built into the image
         tracking=TrackingSpec(
             uri=tracking_uri, experiment=experiment, parent_run_file=str(parent_file)
         ),

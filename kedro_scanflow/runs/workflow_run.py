@@ -272,6 +272,7 @@ def _execute(
             package_name=package_name,
             tracking=prepared.tracking,
             keep=request.keep,
+            conf_source=request.conf_source,
         )
     )
     already_done = (
@@ -291,6 +292,10 @@ def _execute(
     attempt = WorkflowAttempt(backend=backend_name, started_at=utc_now())
     try:
         backend.start()
+        # Warm the first tasks up while the tracker starts and the parent run is created.
+        backend.anticipate(
+            [task for slug, task in prepared.plan.tasks.items() if slug not in already_done]
+        )
         tracking = backend.tracker_target(prepared.tracking)
         tracker = WorkflowTracker(tracking)
         if resumed_run is not None:
@@ -436,22 +441,14 @@ def _task_spec(
             parent_run_id=tracker.parent_run_id,
             run_id=mlflow_run_id,
         )
-    touched = task.inputs | task.outputs
-    return TaskSpec(
+    return TaskSpec.for_task(
+        task,
+        prepared.plan,
+        request,
         run_id=run_directory.run_id,
-        slug=task.slug,
-        name=task.name,
-        nodes=list(task.nodes),
-        pipelines=request.pipelines,
-        env=request.env,
-        conf_source=request.conf_source,
-        runtime_params=request.runtime_params,
-        load_versions=request.load_versions,
         run_directory=os.path.relpath(run_directory.root, prepared.context.project_path),
-        shared_datasets={
-            name: file for name, file in prepared.plan.shared_datasets.items() if name in touched
-        },
         backend=backend.name,
+        conf_source=backend.task_conf_source(request.conf_source),
         tracking=tracking,
     )
 

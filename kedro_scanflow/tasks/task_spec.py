@@ -9,11 +9,15 @@ where the project lives elsewhere.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kedro_scanflow.runs.run_directory import write_json_atomic
+
+if TYPE_CHECKING:
+    from kedro_scanflow.pipeline.task_plan import Task, TaskPlan
+    from kedro_scanflow.runs.run_request import RunRequest
 
 
 class TrackingSpec(BaseModel):
@@ -64,6 +68,55 @@ class TaskSpec(BaseModel):
     )
     backend: str = "local"
     tracking: TrackingSpec | None = None
+
+    @classmethod
+    def for_task(
+        cls,
+        task: Task,
+        plan: TaskPlan,
+        request: RunRequest,
+        *,
+        run_id: str,
+        run_directory: str,
+        backend: str,
+        conf_source: str | None,
+        tracking: TrackingSpec | None,
+    ) -> TaskSpec:
+        """The spec of ``task`` in a run of ``request``.
+
+        Every backend and export builds its specs here, so that what a task runs (its
+        nodes, environment, configuration, parameters, dataset versions, shared
+        datasets) never depends on where it runs; only the places differ.
+
+        Args:
+            task: The task.
+            plan: The run's task plan (which datasets go over the shared volume).
+            request: What the user asked to run.
+            run_id: The Scanflow run id.
+            run_directory: The run directory, relative to the project root.
+            backend: The backend's name, recorded in the spec.
+            conf_source: The configuration source as the task process sees it
+                (``None``: the project's ``conf/``).
+            tracking: Where the task logs, or ``None`` without tracking.
+        """
+        touched = task.inputs | task.outputs
+        return cls(
+            run_id=run_id,
+            slug=task.slug,
+            name=task.name,
+            nodes=list(task.nodes),
+            pipelines=request.pipelines,
+            env=request.env,
+            conf_source=conf_source,
+            runtime_params=request.runtime_params,
+            load_versions=request.load_versions,
+            run_directory=run_directory,
+            shared_datasets={
+                name: file for name, file in plan.shared_datasets.items() if name in touched
+            },
+            backend=backend,
+            tracking=tracking,
+        )
 
     def save(self, path: Path) -> None:
         """Write the spec to ``path`` (atomically)."""

@@ -31,6 +31,12 @@ TRACKER_CLIENT_SETTINGS = {
     # Run links would point at a tracker that is gone after the run, and cost a request.
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
+TRACKER_SERVER_SETTINGS = {
+    # MLflow 3 servers start a job runner with a pool of Huey consumers, each importing
+    # MLflow, for GenAI jobs (scorers, trace roll-ups) that Scanflow never submits: about
+    # 20 CPU-seconds and 1.3 GiB of memory per tracker, taken from the tasks.
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+}
 
 
 @dataclass(frozen=True)
@@ -92,12 +98,22 @@ def project_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-def shared_mounts(project_path: Path, run_directory: Path) -> list[Mount]:
+def shared_mounts(
+    project_path: Path, run_directory: Path, conf_source: str | None = None
+) -> list[Mount]:
     """The project's data (the shared volume) and configuration, plus the run directory
-    when it lives outside ``data/``."""
+    when it lives outside ``data/``.
+
+    Args:
+        project_path: The project on this machine.
+        run_directory: The run directory on this machine.
+        conf_source: ``--conf-source``: a folder mounted as the containers' ``conf/``
+            instead of the project's (see :func:`check_conf_source`).
+    """
+    conf = Path(conf_source) if is_local_conf_source(conf_source) else project_path / "conf"
     mounts = [
         Mount(project_path / "data", f"{CONTAINER_PROJECT}/data"),
-        Mount(project_path / "conf", f"{CONTAINER_PROJECT}/conf", read_only=True),
+        Mount(conf, f"{CONTAINER_PROJECT}/conf", read_only=True),
     ]
     try:
         run_directory.relative_to(project_path / "data")
@@ -105,6 +121,55 @@ def shared_mounts(project_path: Path, run_directory: Path) -> list[Mount]:
         relative = run_directory.relative_to(project_path)
         mounts.append(Mount(run_directory, f"{CONTAINER_PROJECT}/{relative.as_posix()}"))
     return mounts
+
+
+def is_local_conf_source(conf_source: str | None) -> bool:
+    """Whether ``--conf-source`` names something on this machine (not a remote URL)."""
+    return conf_source is not None and "://" not in conf_source
+
+
+class ConfSourceError(ValueError):
+    """A ``--conf-source`` that the tasks' containers or pods cannot be given."""
+
+
+def check_conf_source(conf_source: str | None, where: str) -> None:
+    """Refuse a ``--conf-source`` that containers cannot be given.
+
+    Containers read the configuration from their ``conf/`` folder, which is mounted from
+    the project, or from the ``--conf-source`` folder when there is one. An archive
+    (``.zip``, ``.tar.gz``) is a file, not a folder to mount there.
+
+    Raises:
+        ConfSourceError: When ``conf_source`` is a local file; the message names it and
+            ``where`` (e.g. "the docker backend").
+    """
+    if is_local_conf_source(conf_source) and not Path(conf_source).is_dir():  # type: ignore[arg-type]
+        raise ConfSourceError(
+            f"--conf-source {conf_source} is not a folder: {where} mounts the configuration "
+            "folder as the containers' conf/. Extract the archive and pass its folder."
+        )
+
+
+def check_pod_conf_source(conf_source: str | None, where: str) -> None:
+    """Refuse any ``--conf-source`` for pods: they read the ``conf/`` built into the
+    image (``kedro scanflow build``) and ``conf/local`` from a Secret, never files of
+    this machine.
+
+    Raises:
+        ConfSourceError: When ``conf_source`` is given.
+    """
+    if conf_source is not None:
+        raise ConfSourceError(
+            f"--conf-source {conf_source} cannot reach {where}: pods read the conf/ built "
+            "into the image and conf/local from a Secret. Build the image from that "
+            "configuration (kedro scanflow build) and run without --conf-source."
+        )
+
+
+def container_conf_source(conf_source: str | None) -> str | None:
+    """``--conf-source`` as a task container sees it: a local folder is mounted as its
+    ``conf/`` (Kedro's default, so ``None``); a remote URL is passed on unchanged."""
+    return None if conf_source is None or is_local_conf_source(conf_source) else conf_source
 
 
 def task_container_plan(
@@ -165,6 +230,6 @@ def tracker_container_plan(
         user=user,
         labels=labels,
         mounts=[Mount(volume, CONTAINER_TRACKER)],
-        environment={"HOME": TASK_HOME, "PYTHONUNBUFFERED": "1"},
+        environment={"HOME": TASK_HOME, "PYTHONUNBUFFERED": "1", **TRACKER_SERVER_SETTINGS},
         read_only=True,
     )

@@ -20,9 +20,12 @@ import threading
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
-from kedro_scanflow.backends.base import AbstractBackend, BackendContext, TaskExit
+from kedro_scanflow.backends.base import AbstractBackend, BackendContext, BackendError, TaskExit
 from kedro_scanflow.backends.docker.container_plan import (
     TRACKER_CLIENT_SETTINGS,
+    ConfSourceError,
+    check_conf_source,
+    container_conf_source,
     shared_mounts,
     task_container_plan,
 )
@@ -73,12 +76,18 @@ class DockerBackend(AbstractBackend):
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Check the image, clear leftovers, create the network, start the tracker.
+        """Check the image, clear leftovers, create the network, start the tracker (which
+        :meth:`tracker_target` waits for).
 
         Raises:
+            BackendError: When ``--conf-source`` is an archive (containers mount a folder).
             DockerBackendError: When the project image does not exist.
             DockerEngineError: When no Docker engine answers.
         """
+        try:
+            check_conf_source(self.context.conf_source, "the docker backend")
+        except ConfSourceError as error:
+            raise BackendError(str(error)) from None
         self._client = client = docker_client()
         uid = project_image_uid(client, self.image)
         self._user = f"{uid}:{uid}"
@@ -98,7 +107,8 @@ class DockerBackend(AbstractBackend):
             self._options.tracker,
             keep=self.context.keep,
         )
-        self._tracker.start(self._labels.network)
+        # Not waiting here: task containers warm up while the server starts.
+        self._tracker.start(self._labels.network, wait=False)
         for key, value in TRACKER_CLIENT_SETTINGS.items():
             os.environ.setdefault(key, value)
 
@@ -111,6 +121,7 @@ class DockerBackend(AbstractBackend):
         artifacts go through the server to its volume."""
         if self._tracker is None or self._tracker.host_uri is None:
             return target
+        self._tracker.wait_until_ready()
         return TrackingTarget(
             uri=self._tracker.host_uri,
             experiment=target.experiment,
@@ -125,6 +136,10 @@ class DockerBackend(AbstractBackend):
             f"its store is the Docker volume {self._tracker.volume}; browse it with "
             "`kedro scanflow tracker`"
         )
+
+    def task_conf_source(self, conf_source: str | None) -> str | None:
+        """A ``--conf-source`` folder is mounted as the containers' ``conf/``."""
+        return container_conf_source(conf_source)
 
     def anticipate(self, upcoming: list[Task]) -> None:
         """Start containers for the next tasks, so they are warm when due."""
@@ -214,7 +229,9 @@ class DockerBackend(AbstractBackend):
             user=self._user,
             labels=self._labels.labels(ROLE_TASK, task.slug, keep=context.keep),
             spec_path=spec,
-            mounts=shared_mounts(context.project_path, context.run_directory.root),
+            mounts=shared_mounts(
+                context.project_path, context.run_directory.root, context.conf_source
+            ),
             settings=settings,
             preload=self._options.preload,
             await_spec=True,

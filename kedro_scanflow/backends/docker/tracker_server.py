@@ -62,6 +62,7 @@ class TrackerServer:
         self._deployment = deployment
         self.container: Container | None = None
         self.host_uri: str | None = None
+        self._ready = False
 
     @property
     def volume(self) -> str:
@@ -72,8 +73,14 @@ class TrackerServer:
         """Where tasks on the run's network reach the tracker."""
         return f"http://{TRACKER_ALIAS}:{TRACKER_PORT}"
 
-    def start(self, network: str) -> str:
-        """Start the server on ``network``, wait until it answers, return its host URI.
+    def start(self, network: str, wait: bool = True) -> str:
+        """Start the server on ``network`` and return its host URI.
+
+        Args:
+            network: The Docker network the server joins as ``tracker``.
+            wait: Wait until it answers. Without waiting, call :meth:`wait_until_ready`
+                before the first request (the Docker backend warms task containers up
+                meanwhile).
 
         Raises:
             TrackerStartError: When it exits or does not answer in time; the message ends
@@ -103,7 +110,9 @@ class TrackerServer:
         self.container.reload()
         binding = self.container.attrs["NetworkSettings"]["Ports"][f"{TRACKER_PORT}/tcp"][0]
         self.host_uri = f"http://127.0.0.1:{binding['HostPort']}"
-        self._wait_until_ready()
+        self._ready = False
+        if wait:
+            self.wait_until_ready()
         return self.host_uri
 
     def _ensure_volume(self) -> None:
@@ -114,13 +123,21 @@ class TrackerServer:
         except docker.errors.NotFound:
             self._client.volumes.create(self.volume, labels=self._labels.project_selector())
 
-    def _wait_until_ready(self) -> None:
+    def wait_until_ready(self) -> None:
+        """Return once the server answers (at once when it already did).
+
+        Raises:
+            TrackerStartError: When it exits or does not answer in time.
+        """
         assert self.container is not None and self.host_uri is not None
+        if self._ready:
+            return
         deadline = time.monotonic() + self._options.startup_timeout
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{self.host_uri}/health", timeout=2) as response:  # noqa: S310
                     if response.status == 200:
+                        self._ready = True
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass

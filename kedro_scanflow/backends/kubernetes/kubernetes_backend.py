@@ -31,7 +31,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kubernetes.client.exceptions import ApiException
 
 from kedro_scanflow.backends.base import AbstractBackend, BackendContext, TaskExit
-from kedro_scanflow.backends.docker.container_plan import TRACKER_CLIENT_SETTINGS
+from kedro_scanflow.backends.docker.container_plan import (
+    TRACKER_CLIENT_SETTINGS,
+    ConfSourceError,
+    check_pod_conf_source,
+)
 from kedro_scanflow.backends.docker.leftovers import run_is_executing
 from kedro_scanflow.backends.kubernetes.cluster_api import (
     ClusterApi,
@@ -115,8 +119,13 @@ class KubernetesBackend(AbstractBackend):
         the watches.
 
         Raises:
-            KubernetesBackendError: No cluster, no rights, or the tracker does not start.
+            KubernetesBackendError: No cluster, no rights, the tracker does not start, or
+                a ``--conf-source`` (pods read the configuration built into the image).
         """
+        try:
+            check_pod_conf_source(self.context.conf_source, "the kubernetes backend")
+        except ConfSourceError as error:
+            raise KubernetesBackendError(str(error)) from None
         options = self._options
         cluster = ClusterApi(self._api_client or connect(options.context), self.names.namespace)
         version = cluster.check_reachable()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from kedro_scanflow.backends.docker.container_plan import ConfSourceError
 from kedro_scanflow.export.compose_file import export_compose
 from kedro_scanflow.framework.cli.project_config import planned_workflow
 from kedro_scanflow.framework.cli.selection_options import (
@@ -54,18 +55,21 @@ def export_command(
     request = request_from_options({key: options[key] for key in SELECTION_KEYS})
     output = (output or metadata.project_path / DEFAULT_OUTPUTS[target]).resolve()
     prepared = planned_workflow(metadata, request)
-    if target == "kubernetes":
-        _export_kubernetes(metadata, prepared, request, output)
-        return
-    exported = export_compose(
-        plan=prepared.plan,
-        config=prepared.config,
-        request=request,
-        project_path=metadata.project_path,
-        package_name=metadata.package_name,
-        experiment=prepared.tracking.experiment,
-        output=output,
-    )
+    try:
+        if target == "kubernetes":
+            _export_kubernetes(metadata, prepared, request, output)
+            return
+        exported = export_compose(
+            plan=prepared.plan,
+            config=prepared.config,
+            request=request,
+            project_path=metadata.project_path,
+            package_name=metadata.package_name,
+            experiment=prepared.tracking.experiment,
+            output=output,
+        )
+    except ConfSourceError as error:
+        raise click.ClickException(str(error)) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(exported.to_yaml(), encoding="utf-8")
     finish = exported.document["services"]["workflow-finish"]["container_name"]

@@ -7,6 +7,7 @@ after ``kedro scanflow run``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,6 +22,20 @@ from kedro_scanflow.runs.run_request import RunRequest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+
+def _conf_source(
+    context: click.Context, parameter: click.Parameter, value: str | None
+) -> str | None:
+    """``--conf-source`` as an absolute path, so that task processes, containers and a
+    resumed run find it whatever their working directory; a remote URL is kept as is."""
+    if value is None or "://" in value:
+        return value
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise click.BadParameter(f"{value} does not exist.", context, parameter)
+    return str(path.resolve())
+
 
 _OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--pipeline", "-p", "pipeline", default=None, help="Name of the pipeline to run."),
@@ -69,7 +84,12 @@ _OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         help="Dataset versions to load: 'dataset:YYYY-MM-DDThh.mm.ss.sssZ,...'.",
     ),
     click.option("--env", "-e", default=None, help="Kedro configuration environment."),
-    click.option("--conf-source", default=None, help="Path of the configuration directory."),
+    click.option(
+        "--conf-source",
+        default=None,
+        callback=_conf_source,
+        help="Configuration folder (or archive, local backend) instead of conf/.",
+    ),
     click.option(
         "--params",
         type=click.UNPROCESSED,
