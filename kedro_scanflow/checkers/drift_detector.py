@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from importlib import metadata as distribution_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ import numpy as np
 from kedro_scanflow.checkers.autoencoder import AutoencoderLayout, build_autoencoder
 from kedro_scanflow.checkers.fast_scorer import ReconstructionScorer
 from kedro_scanflow.checkers.image_batch import as_image_batch, as_unit_float
+from kedro_scanflow.keras_fit import logged_fit
 
 if TYPE_CHECKING:
     import keras
@@ -197,24 +197,16 @@ class DriftDetectorChecker:
         self.build()
         pixels = as_unit_float(array)[..., None]
         keras.utils.set_random_seed(self.seed)
-        log_epoch = keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: logger.info(
-                "Drift detector epoch %d/%d: loss %.5f", epoch + 1, self.epochs, logs["loss"]
-            )
-        )
-        started = time.perf_counter()
-        history = self._model.fit(
+        fit = logged_fit(
+            self._model,
             pixels,
             pixels,
+            what="Drift detector",
             epochs=self.epochs,
             batch_size=self.batch_size,
-            shuffle=True,
-            verbose=0,
-            callbacks=[log_epoch],
         )
-        seconds = time.perf_counter() - started
+        seconds, losses = fit.seconds, fit.loss_history
         self._training_losses = self._scoring().errors(array)
-        losses = [float(loss) for loss in history.history["loss"]]
         self._training = {
             "n_images": len(array),
             "epochs": self.epochs,

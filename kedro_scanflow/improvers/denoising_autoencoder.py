@@ -26,10 +26,11 @@ cheap.
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from kedro_scanflow.keras_fit import logged_fit
 
 if TYPE_CHECKING:
     import keras
@@ -187,23 +188,15 @@ def train_denoising_autoencoder(
         augment=augment,
         seed=seed,
     )
-    log_epoch = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: logger.info(
-            "Denoiser epoch %d/%d: loss %.5f", epoch + 1, epochs, logs["loss"]
-        )
-    )
-    started = time.perf_counter()
-    history = denoiser.fit(
+    fit = logged_fit(
+        denoiser,
         inputs[..., np.newaxis],
         targets[..., np.newaxis],
+        what="Denoiser",
         epochs=epochs,
         batch_size=batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[log_epoch],
     )
-    seconds = time.perf_counter() - started
-    losses = [float(value) for value in history.history["loss"]]
+    seconds, losses = fit.seconds, fit.loss_history
     training = {
         "n_pairs": len(corrupted),
         "n_identity_images": len(clean if identity is None else identity),

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from kedro_scanflow.improvers.model_evaluation import (
     classifier_inputs,
 )
 from kedro_scanflow.io.image_set import ImageSet
+from kedro_scanflow.keras_fit import logged_fit
 
 if TYPE_CHECKING:
     import keras
@@ -204,26 +204,14 @@ class ModelTrainerImprover:
         inputs = np.concatenate([x_train, np.repeat(x_critical, repeats, axis=0)])
         labels = np.concatenate([y_train, np.repeat(y_critical, repeats)])
         order = np.random.default_rng(self.seed).permutation(len(inputs))
-        log_epoch = keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: logger.info(
-                "Model Trainer Improver epoch %d/%d: loss %.4f, accuracy %.4f",
-                epoch + 1,
-                self.epochs,
-                logs["loss"],
-                logs["accuracy"],
-            )
-        )
-        started = time.perf_counter()
-        history = candidate.fit(
+        fit = logged_fit(
+            candidate,
             inputs[order],
             labels[order],
+            what="Model Trainer Improver",
             epochs=self.epochs,
             batch_size=self.batch_size,
-            shuffle=True,
-            verbose=0,
-            callbacks=[log_epoch],
         )
-        seconds = time.perf_counter() - started
         training = {
             "n_train": len(x_train),
             "n_critical": len(x_critical),
@@ -234,8 +222,8 @@ class ModelTrainerImprover:
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
             "seed": self.seed,
-            "seconds": round(seconds, 3),
-            "loss_history": [float(value) for value in history.history["loss"]],
+            "seconds": round(fit.seconds, 3),
+            "loss_history": fit.loss_history,
         }
         return candidate, training
 
