@@ -216,6 +216,32 @@ def test_on_shot_noise_the_wrapper_is_kept_only_if_it_scores_higher(
     assert same_weights(before, model_weights(clean_model))
 
 
+@pytest.mark.slow
+def test_a_reused_improver_trains_the_same_denoiser_and_leaves_earlier_ones_alone(
+    clean_model: Any, train: ImageSet, pool: ImageSet, held_out: ImageSet
+) -> None:
+    """One improver called again (as for every label budget) reuses its compiled denoiser."""
+    corrupted = _corrupted(pool, "impulse_noise", seed=5)
+    pairs = (corrupted.images[:20], pool.images[:20])
+    other = (corrupted.images[20:60], pool.images[20:60])
+    settings = {"epochs": 1, "epoch_size": 200, "filters": 8, "seed": 4}
+    improver = ModelDenoiserWrapperImprover(**settings)
+
+    first = improver.improve(clean_model, pairs, held_out, clean_images=train)
+    first_weights = model_weights(first.candidate)
+    between = improver.improve(clean_model, other, held_out, clean_images=train)
+    again = improver.improve(clean_model, pairs, held_out, clean_images=train)
+    fresh = ModelDenoiserWrapperImprover(**settings).improve(
+        clean_model, pairs, held_out, clean_images=train
+    )
+
+    assert same_weights(model_weights(first.candidate), first_weights), "a later call changed it"
+    assert not same_weights(model_weights(between.candidate), first_weights)
+    assert same_weights(model_weights(again.candidate), first_weights)
+    assert same_weights(model_weights(fresh.candidate), first_weights)
+    assert first.candidate_score == again.candidate_score == fresh.candidate_score
+
+
 def test_no_pairs_means_no_candidate(held_out: ImageSet) -> None:
     model = untrained_classifier()
     nothing = np.zeros((0, 28, 28), np.uint8)

@@ -206,18 +206,28 @@ def test_no_critical_points_means_no_candidate(train: ImageSet, held_out: ImageS
 
 
 @pytest.mark.slow
-def test_training_the_candidate_is_reproducible(
+def test_training_the_candidate_is_reproducible_and_later_calls_leave_it_alone(
     clean_model: Any, train: ImageSet, pool: ImageSet, held_out: ImageSet
 ) -> None:
-    critical = _corrupted(pool, "impulse_noise", seed=5).subset(np.arange(20))
+    """One improver called again (as for every label budget) reuses its compiled model."""
+    corrupted = _corrupted(pool, "impulse_noise", seed=5)
+    critical, other = corrupted.subset(np.arange(20)), corrupted.subset(np.arange(20, 60))
     small_train = train.subset(np.arange(500))
     improver = ModelTrainerImprover(epochs=1, seed=11)
 
     first = improver.improve(clean_model, small_train, critical, held_out)
-    second = improver.improve(clean_model, small_train, critical, held_out)
+    first_weights = model_weights(first.candidate)
+    between = improver.improve(clean_model, small_train, other, held_out)
+    again = improver.improve(clean_model, small_train, critical, held_out)
+    fresh = ModelTrainerImprover(epochs=1, seed=11).improve(
+        clean_model, small_train, critical, held_out
+    )
 
-    assert same_weights(model_weights(first.candidate), model_weights(second.candidate))
-    assert first.candidate_score == second.candidate_score
+    assert same_weights(model_weights(first.candidate), first_weights), "a later call changed it"
+    assert not same_weights(model_weights(between.candidate), first_weights)
+    assert same_weights(model_weights(again.candidate), first_weights)
+    assert same_weights(model_weights(fresh.candidate), first_weights)
+    assert first.candidate_score == again.candidate_score == fresh.candidate_score
 
 
 def test_critical_points_without_labels_are_refused(train: ImageSet, held_out: ImageSet) -> None:

@@ -191,6 +191,8 @@ def run_scenario(
         return _baseline(classifier, new, budgets, seed)
     if train is None:
         raise ValueError(f"Scenario {scenario.label} needs the classifier's training images.")
+    # One improver for every budget: it reuses its traced training step.
+    trainer, wrapper = _model_trainer(settings, seed), _denoiser_wrapper(settings, seed)
     results = []
     with tempfile.TemporaryDirectory(prefix="scanflow-debugging-labels-") as folder:
         store = LabelStore(folder)
@@ -201,7 +203,7 @@ def run_scenario(
             if scenario.answers == "matches":
                 pairs = _human_matches(store, task, new, selected, train, settings, seed)
                 n_labels = len(pairs.item_ids)
-                improvement = _denoiser_wrapper(settings, seed).improve(
+                improvement = wrapper.improve(
                     classifier, pairs, new.test, clean_images=train, clean_held_out=new.clean_test
                 )
             else:
@@ -212,7 +214,7 @@ def run_scenario(
                         store, task, classifier, new.pool, selected, settings, seed
                     )
                 n_labels = len(labelled)
-                improvement = _model_trainer(settings, seed).improve(
+                improvement = trainer.improve(
                     classifier, train, labelled, new.test, clean_held_out=new.clean_test
                 )
             result = _result(

@@ -33,7 +33,8 @@ from kedro_scanflow.improvers.model_evaluation import (
     evaluate_model,
     predict_classes,
 )
-from kedro_scanflow.improvers.model_trainer_improver import ModelTrainerImprover, copy_model
+from kedro_scanflow.improvers.model_trainer_improver import ModelTrainerImprover
+from kedro_scanflow.improvers.training_workbench import TrainingWorkbench, copy_model
 
 __all__ = [
     "CLEAN_HELD_OUT",
@@ -43,6 +44,7 @@ __all__ = [
     "ModelEvaluation",
     "ModelTrainerImprover",
     "SetComparison",
+    "TrainingWorkbench",
     "build_denoising_autoencoder",
     "copy_model",
     "decide",

@@ -12,7 +12,9 @@ held-out images of the new distribution better than the classifier alone.
 It helps where a corruption adds something a local filter can remove (impulse noise,
 spatter, dotted lines) and cannot help where the digit itself moved (shift, scale,
 rotation), as the paper found. The denoiser and its training pairs are described in
-:mod:`~kedro_scanflow.improvers.denoising_autoencoder`.
+:mod:`~kedro_scanflow.improvers.denoising_autoencoder`. Denoisers train on the improver's
+:class:`~kedro_scanflow.improvers.training_workbench.TrainingWorkbench`, so calling it again
+(for every label budget in the debugging experiment) does not trace training anew.
 
 TensorFlow and Keras are imported only when a model is built, so importing this module
 stays cheap.
@@ -37,7 +39,7 @@ from kedro_scanflow.improvers.model_evaluation import (
     classifier_inputs,
     classifier_n_classes,
 )
-from kedro_scanflow.improvers.model_trainer_improver import copy_model
+from kedro_scanflow.improvers.training_workbench import TrainingWorkbench, copy_model
 from kedro_scanflow.io.image_set import ImageSet
 
 if TYPE_CHECKING:
@@ -117,6 +119,7 @@ class ModelDenoiserWrapperImprover:
         self.min_gain = float(min_gain)
         self.max_clean_drop = max_clean_drop
         self.seed = int(seed)
+        self._workbench = TrainingWorkbench()
 
     def improve(
         self,
@@ -173,6 +176,7 @@ class ModelDenoiserWrapperImprover:
                 identity_share=self.identity_share,
                 augment=self.augment,
                 seed=self.seed,
+                workbench=self._workbench,
             )
             compound = wrap_with_denoiser(denoiser, model)
         return decide(

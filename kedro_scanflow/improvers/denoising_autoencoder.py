@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kedro_scanflow.improvers.training_workbench import TrainingWorkbench
 from kedro_scanflow.keras_fit import logged_fit
 
 if TYPE_CHECKING:
@@ -152,10 +153,12 @@ def train_denoising_autoencoder(
     identity_share: float = 0.5,
     augment: bool = True,
     seed: int = 42,
+    workbench: TrainingWorkbench | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Build and train a denoising autoencoder on (corrupted, clean) pairs.
 
-    Training is seeded: the same pairs and settings give the same denoiser.
+    Training is seeded: the same pairs and settings give the same denoiser, whether it is
+    built anew or reset on a workbench.
 
     Args:
         corrupted: Corrupted images ``(n, h, w)``, floats in ``[0, 1]``, ``n >= 1``.
@@ -169,16 +172,26 @@ def train_denoising_autoencoder(
         identity_share: Share of identity pairs per epoch.
         augment: Flip and turn finder pairs.
         seed: Seed of weights, pairs and batch shuffling.
+        workbench: Where to train, so that calls with the same image size and settings
+            trace the training step once; ``None`` trains on a model of its own.
 
     Returns:
-        The trained denoiser and what training did (pairs, epochs, losses, seconds).
+        The trained denoiser (a copy, when trained on a workbench) and what training did
+        (pairs, epochs, losses, seconds).
     """
     import keras  # noqa: PLC0415
 
-    keras.utils.set_random_seed(seed)
-    denoiser = build_denoising_autoencoder(
-        corrupted.shape[1:3], filters=filters, learning_rate=learning_rate
+    def build() -> keras.Model:
+        keras.utils.set_random_seed(seed)
+        return build_denoising_autoencoder(
+            corrupted.shape[1:3], filters=filters, learning_rate=learning_rate
+        )
+
+    bench = TrainingWorkbench() if workbench is None else workbench
+    denoiser = bench.model(
+        (DENOISER_NAME, corrupted.shape[1:3], filters, learning_rate, seed), build
     )
+    keras.utils.set_random_seed(seed)
     inputs, targets = denoising_pairs(
         corrupted,
         clean,
@@ -218,7 +231,7 @@ def train_denoising_autoencoder(
         epochs,
         losses[-1],
     )
-    return denoiser, training
+    return (denoiser if workbench is None else workbench.copy()), training
 
 
 def _dihedral(images: np.ndarray, transform: int) -> np.ndarray:

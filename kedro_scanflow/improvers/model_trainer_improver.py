@@ -9,6 +9,10 @@ knows, so that a few dozen labels move it without making it forget clean digits.
 ``warm_start=False`` the copy starts from fresh weights: a full retraining, which needs
 the epochs of the original training.
 
+The candidate trains on a :class:`TrainingWorkbench`, so calling one improver again for
+the same model (the debugging experiment does so for every label budget) reuses the traced
+training step instead of tracing a new one; the candidate handed out is a copy.
+
 A handful of critical points drowns among thousands of training images, so they are
 oversampled: each is repeated so that together they make about ``critical_share`` of
 every epoch (0 repeats them once, which is the plain concatenation of the paper). Training
@@ -21,8 +25,7 @@ module stays cheap.
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +36,7 @@ from kedro_scanflow.improvers.model_evaluation import (
     checked_labels,
     classifier_inputs,
 )
+from kedro_scanflow.improvers.training_workbench import TrainingWorkbench, copy_model
 from kedro_scanflow.io.image_set import ImageSet
 from kedro_scanflow.keras_fit import logged_fit
 
@@ -101,6 +105,7 @@ class ModelTrainerImprover:
         self.min_gain = float(min_gain)
         self.max_clean_drop = max_clean_drop
         self.seed = int(seed)
+        self._workbench = TrainingWorkbench()
 
     def improve(
         self,
@@ -128,8 +133,8 @@ class ModelTrainerImprover:
                 with ``max_clean_drop``, guard) the clean accuracy.
 
         Returns:
-            The :class:`Improvement`: ``model`` is the candidate when accepted, otherwise
-            the ``model`` given.
+            The :class:`Improvement`: ``model`` is the candidate (not compiled) when
+            accepted, otherwise the ``model`` given.
 
         Raises:
             ValueError: When the critical points have no labels, any set does not fit the
@@ -193,19 +198,27 @@ class ModelTrainerImprover:
     ) -> tuple[keras.Model, dict[str, Any]]:
         import keras  # noqa: PLC0415 - keep importing the improvers cheap
 
+        def build() -> keras.Model:
+            keras.utils.set_random_seed(self.seed)
+            fresh = copy_model(model, weights=self.warm_start)
+            fresh.compile(
+                optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+            )
+            return fresh
+
+        # The same model object has the same architecture; its weights are read anew.
+        trainee = self._workbench.model(weakref.ref(model), build)
+        if self.warm_start:
+            trainee.set_weights(model.get_weights())
         keras.utils.set_random_seed(self.seed)
-        candidate = copy_model(model, weights=self.warm_start)
-        candidate.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
         repeats = self.critical_repeats(len(x_train), len(x_critical))
         inputs = np.concatenate([x_train, np.repeat(x_critical, repeats, axis=0)])
         labels = np.concatenate([y_train, np.repeat(y_critical, repeats)])
         order = np.random.default_rng(self.seed).permutation(len(inputs))
         fit = logged_fit(
-            candidate,
+            trainee,
             inputs[order],
             labels[order],
             what="Model Trainer Improver",
@@ -225,37 +238,4 @@ class ModelTrainerImprover:
             "seconds": round(fit.seconds, 3),
             "loss_history": fit.loss_history,
         }
-        return candidate, training
-
-
-def copy_model(model: keras.Model, *, weights: bool = True) -> keras.Model:
-    """A new model with ``model``'s architecture, sharing no variable with it.
-
-    Args:
-        model: A Keras model: functional and sequential models are cloned; others go
-            through a temporary ``.keras`` file.
-        weights: Copy the weights too; otherwise the copy keeps fresh initial weights.
-
-    Returns:
-        The copy, not compiled.
-
-    Raises:
-        ValueError: When ``weights`` is false and the model cannot be cloned.
-    """
-    import keras  # noqa: PLC0415
-
-    try:
-        copy = keras.models.clone_model(model)
-    except (ValueError, TypeError, NotImplementedError) as error:
-        if not weights:
-            raise ValueError(
-                f"Model '{model.name}' cannot be cloned ({error}), so it cannot be retrained "
-                "from fresh weights; fine-tune it instead (warm_start=True)."
-            ) from error
-        with tempfile.TemporaryDirectory(prefix="scanflow-model-copy-") as scratch:
-            path = Path(scratch) / "model.keras"
-            keras.saving.save_model(model, path)
-            return keras.saving.load_model(path, compile=False)
-    if weights:
-        copy.set_weights(model.get_weights())
-    return copy
+        return self._workbench.copy(), training
