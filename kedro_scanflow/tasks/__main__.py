@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.spec_env is not None and args.await_spec:
         parser.error("--await-spec waits for a spec file: it needs --spec PATH")
 
+    # Loading Kedro, MLflow and the project with the cyclic garbage collector paused, then
+    # freezing what is loaded, saves about a fifth of the start-up CPU (see warm_up).
+    gc.disable()
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
     from kedro_scanflow.tasks.task_process import (  # noqa: PLC0415
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             warm_up(project_path, [m for m in args.preload.split(",") if m])
             await_file(spec_path)
         spec = TaskSpec.load(spec_path)
+    gc.freeze()
+    gc.enable()
     exit_code = run_task(spec, project_path)
     report_outcome(spec, project_path, exit_code, args.termination_log, args.success_marker)
     # The interpreter's final garbage collection walks every object of MLflow, pandas and
