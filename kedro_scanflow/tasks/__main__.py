@@ -19,6 +19,10 @@ import argparse
 import gc
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kedro_scanflow.tasks.task_spec import TaskSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,35 +49,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.spec_env is not None and args.await_spec:
         parser.error("--await-spec waits for a spec file: it needs --spec PATH")
 
-    # Loading Kedro, MLflow and the project with the cyclic garbage collector paused, then
-    # freezing what is loaded, saves about a fifth of the start-up CPU (see warm_up).
-    gc.disable()
-    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+    from kedro_scanflow.tasks.warm_up import collection_paused  # noqa: PLC0415
 
-    from kedro_scanflow.tasks.task_process import (  # noqa: PLC0415
-        install_termination_handler,
-        run_task,
-    )
-    from kedro_scanflow.tasks.task_spec import TaskSpec  # noqa: PLC0415
-    from kedro_scanflow.tasks.termination_message import (  # noqa: PLC0415
-        report_outcome,
-        spec_from_environment,
-    )
-    from kedro_scanflow.tasks.warm_up import await_file, warm_up  # noqa: PLC0415
+    # Kedro, MLflow and the project load with garbage collection paused, and what they
+    # loaded is frozen: about a fifth of the start-up CPU (see collection_paused).
+    with collection_paused():
+        from kedro_scanflow.tasks.task_process import (  # noqa: PLC0415
+            install_termination_handler,
+            run_task,
+        )
+        from kedro_scanflow.tasks.termination_message import report_outcome  # noqa: PLC0415
 
-    install_termination_handler()
-    project_path = args.project_path.resolve()
-    bootstrap_project(project_path)
-    if args.spec_env is not None:
-        spec = spec_from_environment(args.spec_env)
-    else:
-        spec_path = args.spec if args.spec.is_absolute() else project_path / args.spec
-        if args.await_spec:
-            warm_up(project_path, [m for m in args.preload.split(",") if m])
-            await_file(spec_path)
-        spec = TaskSpec.load(spec_path)
-    gc.freeze()
-    gc.enable()
+        install_termination_handler()
+        project_path = args.project_path.resolve()
+        spec = _bootstrap(args, project_path)
     exit_code = run_task(spec, project_path)
     report_outcome(spec, project_path, exit_code, args.termination_log, args.success_marker)
     # The interpreter's final garbage collection walks every object of MLflow, pandas and
@@ -81,6 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     # objects are left alone; exit handlers and log flushing still run as usual.
     gc.freeze()
     return exit_code
+
+
+def _bootstrap(args: argparse.Namespace, project_path: Path) -> TaskSpec:
+    """Bootstrap the project and get the task's spec (warming up first with --await-spec)."""
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    from kedro_scanflow.tasks.task_spec import TaskSpec  # noqa: PLC0415
+    from kedro_scanflow.tasks.termination_message import spec_from_environment  # noqa: PLC0415
+    from kedro_scanflow.tasks.warm_up import await_file, warm_up  # noqa: PLC0415
+
+    bootstrap_project(project_path)
+    if args.spec_env is not None:
+        return spec_from_environment(args.spec_env)
+    spec_path = args.spec if args.spec.is_absolute() else project_path / args.spec
+    if args.await_spec:
+        warm_up(project_path, [m for m in args.preload.split(",") if m])
+        await_file(spec_path)
+    return TaskSpec.load(spec_path)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ from __future__ import annotations
 import gc
 import importlib
 import time
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
 _POLL_S = 0.05
@@ -39,16 +40,30 @@ def warm_up(project_path: Path, preload: Sequence[str] = ()) -> None:
     from kedro_scanflow.tasks.task_process import quiet_task_session  # noqa: PLC0415
 
     quiet_task_session()
-    gc.disable()
-    try:
+    with collection_paused():
         for module in preload:
             importlib.import_module(module)
         for _ in range(2):
             with KedroSession.create(project_path, save_on_close=False):
                 pass
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Pause cyclic garbage collection while modules load, then freeze what was loaded.
+
+    Frozen objects are skipped by every later collection, in this process and in the
+    processes forked from it. Collection resumes on the way out unless it was already
+    paused when the block began (an enclosing block resumes it).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         gc.freeze()
-        gc.enable()
+        if was_enabled:
+            gc.enable()
 
 
 def await_file(path: Path) -> None:
