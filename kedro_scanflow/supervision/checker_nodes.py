@@ -37,6 +37,7 @@ from kedro_scanflow.human import (
     new_task_name,
     propose_references,
 )
+from kedro_scanflow.improvers.model_evaluation import predict_classes
 from kedro_scanflow.io.image_set import ImageSet
 from kedro_scanflow.supervision.mlflow_logging import log_params_if_tracking
 from kedro_scanflow.tasks.task_process import RUN_ID_VARIABLE
@@ -144,7 +145,7 @@ def request_labels(
     name = _task_name(namespace, "labels")
     if name not in store.tasks():
         images = new_data.images[critical.indices]
-        predictions = _predicted_classes(model, images)
+        predictions = predict_classes(model, ImageSet(images), what="critical points").tolist()
         store.create_task(
             name,
             images,
@@ -253,11 +254,6 @@ def _task_name(namespace: str, purpose: str) -> str:
     """Tied to the Scanflow run, so a resumed run finds the answers given meanwhile."""
     run_id = os.environ.get(RUN_ID_VARIABLE)
     return f"{run_id}-{namespace}-{purpose}" if run_id else new_task_name(f"{namespace}-{purpose}")
-
-
-def _predicted_classes(model: Any, images: np.ndarray) -> list[int]:
-    pixels = ImageSet(images).as_float()[..., np.newaxis]
-    return [int(c) for c in np.asarray(model.predict(pixels, verbose=0)).argmax(axis=1)]
 
 
 def _class_count(model: Any) -> int:
