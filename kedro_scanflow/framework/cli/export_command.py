@@ -59,15 +59,7 @@ def export_command(
         if target == "kubernetes":
             _export_kubernetes(metadata, prepared, request, output)
             return
-        exported = export_compose(
-            plan=prepared.plan,
-            config=prepared.config,
-            request=request,
-            project_path=metadata.project_path,
-            package_name=metadata.package_name,
-            experiment=prepared.tracking.experiment,
-            output=output,
-        )
+        exported = export_compose(**_workflow_arguments(metadata, prepared, request), output=output)
     except ConfSourceError as error:
         raise click.ClickException(str(error)) from None
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -85,17 +77,24 @@ def _export_kubernetes(
 ) -> None:
     from kedro_scanflow.export.kubernetes_manifests import export_kubernetes  # noqa: PLC0415
 
-    exported = export_kubernetes(
-        plan=prepared.plan,
-        config=prepared.config,
-        request=request,
-        project_path=metadata.project_path,
-        package_name=metadata.package_name,
-        experiment=prepared.tracking.experiment,
-    )
+    exported = export_kubernetes(**_workflow_arguments(metadata, prepared, request))
     files = exported.write(output)
     click.echo(
         f"Wrote {len(files)} file(s) to {output} ({len(prepared.plan.tasks)} task Job(s), "
         f"run {exported.run_id}, namespace {exported.namespace}).\n"
         f"Apply them with: kubectl apply -k {output}"
     )
+
+
+def _workflow_arguments(
+    metadata: ProjectMetadata, prepared: PreparedWorkflow, request: RunRequest
+) -> dict[str, Any]:
+    """What both exporters are given: the planned workflow, the request and the project."""
+    return {
+        "plan": prepared.plan,
+        "config": prepared.config,
+        "request": request,
+        "project_path": metadata.project_path,
+        "package_name": metadata.package_name,
+        "experiment": prepared.tracking.experiment,
+    }
