@@ -7,7 +7,13 @@ from pathlib import Path, PurePosixPath
 import pytest
 from pydantic import ValidationError
 
-from kedro_scanflow.backends.docker.container_plan import shared_mounts, task_container_plan
+from kedro_scanflow.backends.docker.container_plan import (
+    TRACKER_CPU_SHARES,
+    WAITING_TASK_CPU_SHARES,
+    shared_mounts,
+    task_container_plan,
+    tracker_container_plan,
+)
 from kedro_scanflow.backends.docker.container_runtime import container_arguments
 from kedro_scanflow.config.node_settings import settings_for
 from kedro_scanflow.config.scanflow_config import ResourceOptions, ScanflowConfig, memory_bytes
@@ -98,6 +104,36 @@ def test_container_arguments_carry_limits_gpus_and_the_security_defaults(config,
         "--preload",
         "tensorflow",
     ]
+
+
+def test_waiting_containers_yield_the_cpu_to_running_tasks_and_the_tracker(config, tmp_path):
+    settings = settings_for(_task("train"), config.nodes, config.backends.docker.resources)
+
+    def plan(await_spec: bool):
+        return task_container_plan(
+            name="c",
+            image="scanflow/p:latest",
+            user="10001:10001",
+            labels={},
+            spec_path=PurePosixPath("data/scanflow/runs/r/tasks/train.spec.json"),
+            mounts=[],
+            settings=settings,
+            preload=[],
+            await_spec=await_spec,
+        )
+
+    waiting, due = container_arguments(plan(True)), container_arguments(plan(False))
+    assert waiting["cpu_shares"] == WAITING_TASK_CPU_SHARES < 1024
+    assert "--await-spec" in waiting["command"]
+    assert "cpu_shares" not in due and "--await-spec" not in due["command"]
+    tracker = container_arguments(
+        tracker_container_plan(
+            name="t", image="scanflow/p:latest", user="1:1", labels={}, port=5000, volume="v"
+        )
+    )
+    assert tracker["cpu_shares"] == TRACKER_CPU_SHARES > 1024
+    assert tracker["environment"]["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert waiting["environment"]["MLFLOW_DISABLE_TELEMETRY"] == "true"
 
 
 def test_a_run_directory_outside_data_is_mounted_too(tmp_path):

@@ -18,6 +18,10 @@ import time
 import pytest
 import yaml
 
+from kedro_scanflow.backends.docker.container_plan import (
+    RUNNING_TASK_CPU_SHARES,
+    TRACKER_CPU_SHARES,
+)
 from kedro_scanflow.backends.docker.run_labels import LABEL_PROJECT, LABEL_RUN_ID, RunLabels
 from kedro_scanflow.images import BaseImageBuilder
 from kedro_scanflow.images.docker_engine import DockerEngineError
@@ -200,6 +204,12 @@ def test_task_containers_are_unprivileged_limited_and_without_the_docker_socket(
             assert host["NanoCpus"] == 500_000_000 and host["Memory"] == 512 * 2**20
         assert containers["total"].attrs["HostConfig"]["Memory"] == 768 * 2**20
         assert containers["total"].attrs["HostConfig"]["NanoCpus"] == 0
+        # The tracker outweighs tasks; a warm container got a running task's weight back.
+        assert containers["tracker"].attrs["HostConfig"]["CpuShares"] == TRACKER_CPU_SHARES
+        weights = [
+            c.attrs["HostConfig"]["CpuShares"] for n, c in containers.items() if n != "tracker"
+        ]
+        assert set(weights) <= {0, RUNNING_TASK_CPU_SHARES} and RUNNING_TASK_CPU_SHARES in weights
         mounts = {m["Destination"]: m for m in containers["double"].attrs["Mounts"]}
         assert mounts["/home/kedro/project/conf"]["RW"] is False
         assert mounts["/home/kedro/project/data"]["RW"] is True

@@ -248,6 +248,8 @@ def _service(plan: ContainerPlan, base: Path) -> dict[str, Any]:
         service["cpus"] = plan.cpus
     if plan.memory_bytes is not None:
         service["mem_limit"] = plan.memory_bytes
+    if plan.cpu_shares is not None:
+        service["cpu_shares"] = plan.cpu_shares
     if plan.gpus:
         service["deploy"] = {
             "resources": {

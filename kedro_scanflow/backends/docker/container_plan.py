@@ -30,12 +30,22 @@ TRACKER_CLIENT_SETTINGS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
     # Run links would point at a tracker that is gone after the run, and cost a request.
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # MLflow's usage telemetry, like Kedro's, stays off in containers: one report per
+    # task would be noise, and a task's private network has no way out anyway.
+    "MLFLOW_DISABLE_TELEMETRY": "true",
 }
+# Relative CPU weights (Docker's ``cpu_shares``; 1024 is the engine's default). On a busy
+# machine the tracker and running tasks are on the critical path of a workflow, while a
+# container warming up for a task that is not due yet is not: it gets the CPU they leave.
+TRACKER_CPU_SHARES = 4096
+RUNNING_TASK_CPU_SHARES = 1024
+WAITING_TASK_CPU_SHARES = 256
 TRACKER_SERVER_SETTINGS = {
     # MLflow 3 servers start a job runner with a pool of Huey consumers, each importing
     # MLflow, for GenAI jobs (scorers, trace roll-ups) that Scanflow never submits: about
     # 20 CPU-seconds and 1.3 GiB of memory per tracker, taken from the tasks.
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
 }
 
 
@@ -62,6 +72,8 @@ class ContainerPlan:
     cpus: float | None = None
     memory_bytes: int | None = None
     gpus: int = 0
+    cpu_shares: int | None = None
+    """Relative CPU weight against other containers (``None``: the engine's default)."""
     working_dir: str = CONTAINER_PROJECT
     read_only: bool = True
     tmpfs: tuple[str, ...] = ("/tmp",)
@@ -185,7 +197,8 @@ def task_container_plan(
     await_spec: bool,
     environment: dict[str, str] | None = None,
 ) -> ContainerPlan:
-    """The container of one task."""
+    """The container of one task; with ``await_spec`` it starts at a low CPU weight
+    (:data:`WAITING_TASK_CPU_SHARES`) that the backend raises when the task is due."""
     return ContainerPlan(
         name=name,
         image=image,
@@ -197,6 +210,7 @@ def task_container_plan(
         cpus=settings.resources.cpus,
         memory_bytes=settings.resources.memory_bytes,
         gpus=settings.resources.gpus,
+        cpu_shares=WAITING_TASK_CPU_SHARES if await_spec else None,
     )
 
 
@@ -231,5 +245,6 @@ def tracker_container_plan(
         labels=labels,
         mounts=[Mount(volume, CONTAINER_TRACKER)],
         environment={"HOME": TASK_HOME, "PYTHONUNBUFFERED": "1", **TRACKER_SERVER_SETTINGS},
+        cpu_shares=TRACKER_CPU_SHARES,
         read_only=True,
     )

@@ -71,6 +71,8 @@ def container_arguments(plan: ContainerPlan) -> dict[str, Any]:
         arguments["nano_cpus"] = int(plan.cpus * 1e9)
     if plan.memory_bytes is not None:
         arguments["mem_limit"] = plan.memory_bytes
+    if plan.cpu_shares is not None:
+        arguments["cpu_shares"] = plan.cpu_shares
     if plan.gpus:
         arguments["device_requests"] = [DeviceRequest(count=plan.gpus, capabilities=[["gpu"]])]
     return arguments

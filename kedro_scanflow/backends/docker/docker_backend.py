@@ -7,7 +7,9 @@ orchestrator) and one container per task from the project image. Containers moun
 project's ``data/`` (the shared volume: catalog files and the run directory) and
 ``conf/`` (read-only). Up to ``prewarm`` containers are started before their task is
 due: they import what they need and wait for their spec file, so a task starts the
-moment its inputs are ready. When the run ends (success, failure, Ctrl-C) every
+moment its inputs are ready. They do so at a low CPU weight, raised when their task is
+due, and the tracker has a high one: on a busy machine the tracker and the running tasks
+are the critical path, warming containers are not. When the run ends (success, failure, Ctrl-C) every
 container and the network are removed, unless ``--keep``.
 """
 
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from kedro_scanflow.backends.base import AbstractBackend, BackendContext, BackendError, TaskExit
 from kedro_scanflow.backends.docker.container_plan import (
+    RUNNING_TASK_CPU_SHARES,
     TRACKER_CLIENT_SETTINGS,
     ConfSourceError,
     check_conf_source,
@@ -168,13 +171,15 @@ class DockerBackend(AbstractBackend):
             with contextlib.suppress(Exception):
                 container.remove(force=True)
         if not warm:
-            container = self._start_container(task)
+            container = self._start_container(task, due=True)
         with self._lock:
             self._launched.add(task.slug)
             exited_before_launch = task.slug in self._exited_early
         assert container is not None
         if exited_before_launch:  # it died while we decided: report it as the task's exit
             self._report_exit(task.slug, container)
+        elif warm:
+            self._raise_cpu_weight(container)
         return str(container.id)
 
     def terminate(self, slug: str, force: bool = False) -> None:
@@ -212,7 +217,18 @@ class DockerBackend(AbstractBackend):
             with contextlib.suppress(Exception):
                 self._network.remove()
 
-    def _start_container(self, task: Task) -> Container:
+    def _raise_cpu_weight(self, container: Container) -> None:
+        """A warm container's task is due: it now competes for the CPU as a running task."""
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            container.update(cpu_shares=RUNNING_TASK_CPU_SHARES)
+        except docker.errors.APIError as error:  # it may have exited meanwhile
+            logger.debug("Could not raise the CPU weight of %s: %s", container.name, error)
+
+    def _start_container(self, task: Task, due: bool = False) -> Container:
+        """Create and start the container of ``task``: one that waits for its spec at a
+        low CPU weight, or (``due``) one that runs the spec already written."""
         context = self.context
         settings = settings_for(task, context.config.nodes, self._options.resources)
         image = settings.image or (
@@ -234,7 +250,7 @@ class DockerBackend(AbstractBackend):
             ),
             settings=settings,
             preload=self._options.preload,
-            await_spec=True,
+            await_spec=not due,
         )
         container = create_container(self._client, plan, self._labels.network)  # type: ignore[arg-type]
         container.start()
