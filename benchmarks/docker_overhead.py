@@ -15,7 +15,9 @@ base image: ``kedro scanflow base-image``), then measures in the same process:
    out; the difference between the two chains' spans is what one more node costs
    within a run. Differences of whole runs would carry the tracker's start-up time,
    which varies by a second or more from run to run;
-5. the machine's busy CPU time during the Docker runs, per node: on a small machine a
+5. the Docker backend on the chain again while ``kedro scanflow tracker`` serves the
+   project's tracker volume: runs join that tracker instead of starting their own;
+6. the machine's busy CPU time during the Docker runs, per node: on a small machine a
    chain of containers is bound by it, since every container pays for its interpreter.
 
 Run from the repository root::
@@ -28,11 +30,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +54,8 @@ from runner_overhead import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from kedro_scanflow.runs.run_directory import RunDirectory
 
 IMAGE = "scanflow/bench-project:latest"
@@ -113,6 +121,36 @@ def task_span(run_directory: RunDirectory, slugs: list[str]) -> float:
     return (max(ends) - min(starts)).total_seconds()
 
 
+@contextmanager
+def shared_tracker(root: Path, kedro: str, env: dict[str, str]) -> Iterator[None]:
+    """``kedro scanflow tracker`` running in the project for the block: Docker runs join
+    it instead of starting a tracker container of their own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603
+        [kedro, "scanflow", "tracker", "--port", str(port)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):  # noqa: S310
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("kedro scanflow tracker did not serve") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=10, help="Chain length (even, at most 20).")
@@ -147,6 +185,8 @@ def main() -> None:
         local = time_local_backend(root, pipeline, args.repeats)
         docker = time_docker_backend(root, pipeline, args.repeats)
         docker_half = time_docker_backend(root, f"chain{half}", args.repeats)
+        with shared_tracker(root, kedro, env):
+            shared = time_docker_backend(root, pipeline, args.repeats)
         _end_leftover_mlflow_runs()
 
     node_work = sequential / args.nodes
@@ -172,6 +212,11 @@ def main() -> None:
         "docker_fixed_cost_per_run_s": round(docker.wall - docker.span, 3),
         "docker_in_run_per_node_s": round(in_run, 3),
         "docker_in_run_above_noop_run_s": round(in_run - noop_true, 3),
+        "shared_tracker_docker_chain_s": round(shared.wall, 3),
+        "shared_tracker_fixed_cost_per_run_s": round(shared.wall - shared.span, 3),
+        "shared_tracker_overhead_above_noop_run_s": round(
+            (shared.wall - sequential) / args.nodes - noop_true, 3
+        ),
     }
     width = max(len(key) for key in results)
     for key, value in results.items():
@@ -183,7 +228,10 @@ def main() -> None:
         f"clean-up) spread over {args.nodes} nodes. Within a run, a node costs "
         f"{in_run:.2f} s ({in_run - noop_true:+.2f} s against the no-op run; target < 1.0 s "
         f"above it). The machine was busy {docker.cpu / args.nodes:.2f} CPU-s per node on "
-        f"{os.cpu_count()} cores."
+        f"{os.cpu_count()} cores. With `kedro scanflow tracker` serving, runs join its "
+        f"tracker: {(shared.wall - sequential) / args.nodes:.2f} s per node "
+        f"({(shared.wall - sequential) / args.nodes - noop_true:+.2f} s against the no-op "
+        f"run), a fixed cost of {shared.wall - shared.span:.1f} s per run."
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -136,6 +136,44 @@ def test_each_task_runs_in_its_own_container_and_the_tracker_container_holds_the
     assert not _project_containers(docker_client, docker_project), "the tracker UI is removed too"
 
 
+def test_runs_share_the_tracker_that_kedro_scanflow_tracker_serves(docker_project, docker_client):
+    port = free_port()
+    server = _serve_tracker(docker_project, port)
+    try:
+        [ui] = _project_containers(docker_client, docker_project)
+        since = int(time.time())
+        result = docker_project.kedro("scanflow", "run", "--backend", "docker")
+        assert result.returncode == 0, result
+        assert f"in the open UI at http://127.0.0.1:{port}" in " ".join(result.output.split())
+        run = _only_run(docker_project)
+        created = docker_client.events(
+            since=since,
+            until=int(time.time()) + 1,
+            decode=True,
+            filters={
+                "type": "container",
+                "event": "create",
+                "label": f"{LABEL_RUN_ID}={run.run_id}",
+            },
+        )
+        roles = [event["Actor"]["Attributes"].get("scanflow.role") for event in created]
+        assert roles.count("task") == 4 and "tracker" not in roles, "no tracker of its own"
+        ui.reload()
+        assert ui.status == "running", "the run leaves the shared tracker serving"
+        assert set(ui.attrs["NetworkSettings"]["Networks"]) == {"bridge"}, "and off its network"
+        assert [c.id for c in _project_containers(docker_client, docker_project)] == [ui.id]
+        query = TrackerQuery(f"http://127.0.0.1:{port}", experiment="toy")
+        [parent] = query.workflow_runs(scanflow_run_id=run.run_id)
+        assert parent.status == "FINISHED" and len(query.task_runs(parent.run_id)) == 4
+    finally:
+        server.kill()  # killed outright: its container becomes a leftover
+        server.communicate(timeout=60)
+    assert [c.id for c in _project_containers(docker_client, docker_project)] == [ui.id]
+    cleaned = docker_project.kedro("scanflow", "clean")
+    assert cleaned.returncode == 0, cleaned
+    assert not _project_containers(docker_client, docker_project)
+
+
 def test_a_failing_node_names_itself_keeps_outputs_and_leaves_nothing_running(
     docker_project, docker_client
 ):

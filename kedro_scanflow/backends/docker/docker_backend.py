@@ -3,14 +3,15 @@
 Scanflow's Deployment module: "a workflow has its own network, running a node yields a
 container". For each run the backend creates a bridge network, starts an MLflow tracking
 server container on it (``http://tracker:5000`` for the tasks, 127.0.0.1 only for the
-orchestrator) and one container per task from the project image. Containers mount the
-project's ``data/`` (the shared volume: catalog files and the run directory) and
-``conf/`` (read-only). Up to ``prewarm`` containers are started before their task is
-due: they import what they need and wait for their spec file, so a task starts the
-moment its inputs are ready. They do so at a low CPU weight, raised when their task is
-due, and the tracker has a high one: on a busy machine the tracker and the running tasks
-are the critical path, warming containers are not. When the run ends (success, failure, Ctrl-C) every
-container and the network are removed, unless ``--keep``.
+orchestrator), or joins the one ``kedro scanflow tracker`` serves, and one container per
+task from the project image. Containers mount the project's ``data/`` (the shared
+volume: catalog files and the run directory) and ``conf/`` (read-only). Up to
+``prewarm`` containers are started before their task is due: they import what they need
+and wait for their spec file, so a task starts the moment its inputs are ready. They do
+so at a low CPU weight, raised when their task is due, and the tracker has a high one:
+on a busy machine the tracker and the running tasks are the critical path, warming
+containers are not. When the run ends (success, failure, Ctrl-C) every container and the
+network are removed, unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from kedro_scanflow.backends.docker.container_runtime import (
 from kedro_scanflow.backends.docker.leftovers import remove_leftovers
 from kedro_scanflow.backends.docker.run_labels import ROLE_TASK, RunLabels
 from kedro_scanflow.backends.docker.shared_folders import hand_over_shared_folders
-from kedro_scanflow.backends.docker.tracker_server import TrackerServer
+from kedro_scanflow.backends.docker.tracker_server import TrackerServer, find_shared_tracker
 from kedro_scanflow.config.node_settings import settings_for
 from kedro_scanflow.images.docker_engine import docker_client
 from kedro_scanflow.images.project_image import project_image_name, variant_image_name
@@ -110,8 +111,12 @@ class DockerBackend(AbstractBackend):
             self._options.tracker,
             keep=self.context.keep,
         )
-        # Not waiting here: task containers warm up while the server starts.
-        self._tracker.start(self._labels.network, wait=False)
+        shared = find_shared_tracker(client, self._labels, self._tracker.volume, runs_root)
+        if shared is not None:
+            self._tracker.join(shared, self._labels.network)
+        else:
+            # Not waiting here: task containers warm up while the server starts.
+            self._tracker.start(self._labels.network, wait=False)
         for key, value in TRACKER_CLIENT_SETTINGS.items():
             os.environ.setdefault(key, value)
 
@@ -125,16 +130,22 @@ class DockerBackend(AbstractBackend):
         if self._tracker is None or self._tracker.host_uri is None:
             return target
         self._tracker.wait_until_ready()
+        shared = self._tracker.shared
+        server = (
+            "the tracker `kedro scanflow tracker` serves" if shared else "the tracker container"
+        )
         return TrackingTarget(
             uri=self._tracker.host_uri,
             experiment=target.experiment,
             artifact_location=None,
-            source=f"the tracker container (volume {self._tracker.volume})",
+            source=f"{server} (volume {self._tracker.volume})",
         )
 
     def tracker_note(self) -> str | None:
         if self._tracker is None:
             return None
+        if self._tracker.shared:
+            return f"the runs are in the open UI at {self._tracker.host_uri}"
         return (
             f"its store is the Docker volume {self._tracker.volume}; browse it with "
             "`kedro scanflow tracker`"

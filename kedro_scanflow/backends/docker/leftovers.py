@@ -4,7 +4,8 @@ A run removes its containers and network when it ends, even on failure or Ctrl-C
 an orchestrator killed outright (SIGKILL, a power cut) leaves them; the next Docker run of
 the project, or ``kedro scanflow clean``, removes them: everything with the project's
 labels whose run is not executing any more (its run directory is not locked). Runs made
-with ``--keep`` are left alone unless asked.
+with ``--keep`` are left alone unless asked. ``kedro scanflow tracker`` holds such a lock
+too while it serves, so its container is a leftover only once that command is gone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import docker
+    from docker.models.networks import Network
 
     from kedro_scanflow.backends.docker.run_labels import RunLabels
 
@@ -73,6 +75,7 @@ def remove_leftovers(
             removed.containers.append(container.name)
     for network in client.networks.list(filters={"label": selector}):
         if stale(network.attrs.get("Labels") or {}):
+            _disconnect_all(network)  # the shared tracker a killed run had joined
             network.remove()
             removed.networks.append(network.name)
     if removed.containers or removed.networks:
@@ -82,3 +85,12 @@ def remove_leftovers(
             len(removed.networks),
         )
     return removed
+
+
+def _disconnect_all(network: Network) -> None:
+    """Disconnect the containers still on ``network``: a network with endpoints cannot be
+    removed, and the shared tracker (``kedro scanflow tracker``) outlives the runs it
+    joins."""
+    network.reload()
+    for container_id in network.attrs.get("Containers") or {}:
+        network.disconnect(container_id, force=True)

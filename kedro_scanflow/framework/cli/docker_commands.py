@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from typing import TYPE_CHECKING
 
@@ -16,10 +17,13 @@ from kedro_scanflow.framework.cli.interrupts import interrupt_on_sigterm
 from kedro_scanflow.framework.cli.project_config import project_config
 from kedro_scanflow.images.docker_engine import docker_client
 from kedro_scanflow.images.project_image import LABEL_UID, project_image_name
+from kedro_scanflow.runs.process_lock import exclusive_lock
 from kedro_scanflow.runs.run_directory import new_run_id
 
 if TYPE_CHECKING:
     from kedro.framework.startup import ProjectMetadata
+
+    from kedro_scanflow.config.scanflow_config import DockerBackendOptions
 
 
 @click.command(name="tracker")
@@ -34,6 +38,21 @@ def tracker_command(metadata: ProjectMetadata, port: int, env: str | None) -> No
     options = config.backends.docker
     interrupt_on_sigterm()
     labels = RunLabels(metadata.package_name, metadata.project_path, f"ui-{new_run_id()}")
+    # Held while serving, so that Docker runs share this tracker and never remove it as a
+    # leftover; once this command is gone (even killed), the container is a leftover.
+    lock_folder = metadata.project_path / config.run.directory / labels.run_id
+    lock_folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with exclusive_lock(lock_folder / ".lock"):
+            _serve(metadata, options, labels, port)
+    finally:
+        shutil.rmtree(lock_folder, ignore_errors=True)
+
+
+def _serve(
+    metadata: ProjectMetadata, options: DockerBackendOptions, labels: RunLabels, port: int
+) -> None:
+    """Serve the tracker volume until Ctrl-C or the container stops; then remove it."""
     image = options.image or project_image_name(metadata.package_name)
     console = Console(highlight=False)
     try:
@@ -52,7 +71,8 @@ def tracker_command(metadata: ProjectMetadata, port: int, env: str | None) -> No
     except Exception as error:  # noqa: BLE001 - docker SDK errors: image missing, port taken
         raise click.ClickException(f"Could not serve the tracker: {error}") from None
     console.print(
-        f"MLflow tracker of {metadata.package_name}: http://127.0.0.1:{port} (Ctrl-C to stop)"
+        f"MLflow tracker of {metadata.package_name}: http://127.0.0.1:{port} (Ctrl-C to stop). "
+        "Docker runs of the project log to it while it serves."
     )
     try:
         while container.reload() or container.status == "running":
