@@ -147,7 +147,7 @@ def shared_tracker(root: Path, kedro: str, env: dict[str, str]) -> Iterator[None
                 time.sleep(0.2)
         yield
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(signal.SIGTERM)  # SIGINT is ignored by background jobs
         server.wait(timeout=60)
 
 

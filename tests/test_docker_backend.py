@@ -168,9 +168,9 @@ def test_runs_share_the_tracker_that_kedro_scanflow_tracker_serves(docker_projec
     finally:
         server.kill()  # killed outright: its container becomes a leftover
         server.communicate(timeout=60)
-    assert [c.id for c in _project_containers(docker_client, docker_project)] == [ui.id]
-    cleaned = docker_project.kedro("scanflow", "clean")
-    assert cleaned.returncode == 0, cleaned
+        left = [c.id for c in _project_containers(docker_client, docker_project)]
+        cleaned = docker_project.kedro("scanflow", "clean")
+    assert left == [ui.id] and cleaned.returncode == 0, cleaned
     assert not _project_containers(docker_client, docker_project)
 
 
