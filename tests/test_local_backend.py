@@ -252,6 +252,24 @@ def test_spawn_start_method_runs_fresh_interpreters(toy_project):
     assert len(pids) == 4
 
 
+def test_a_fresh_interpreter_ends_a_failed_tasks_run_failed(toy_project):
+    # A task process that exits normally runs MLflow's exit handler, which ends any run
+    # still active as FINISHED; kedro-mlflow opens the task's run again before each node.
+    config = toy_project.path / "conf" / "base" / "scanflow.yml"
+    config.write_text(config.read_text() + "backends:\n  local:\n    start_method: spawn\n")
+    (toy_project.path / "data" / "FAIL").write_text("x")
+    failed = toy_project.kedro("scanflow", "run")
+    assert failed.returncode == 1, failed
+    [parent] = _tracker(toy_project).workflow_runs()
+    statuses = {t.name: t.status for t in _tracker(toy_project).task_runs(parent.run_id)}
+    assert statuses == {
+        "load_numbers": "FINISHED",
+        "double": "FINISHED",
+        "square": "FINISHED",
+        "total": "FAILED",
+    }
+
+
 def _wait_for_running(
     project: KedroProject, slug: str, timeout: float = 60
 ) -> tuple[RunDirectory, int]:

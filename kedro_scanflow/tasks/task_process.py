@@ -175,11 +175,13 @@ def _single_pending_node(spec: TaskSpec, observer: TaskObserver) -> str | None:
 def _open_mlflow_run(mlflow: Any, spec: TaskSpec, project_path: Path) -> None:
     """Make the task's MLflow run the active run, so that node code, kedro-mlflow datasets
     and kedro-mlflow's hook all log into it: the run the orchestrator created, or, without
-    an orchestrator, a new child of the parent run named in ``parent_run_file``."""
-    from kedro_scanflow.tracking.workflow_tracker import (  # noqa: PLC0415
-        process_identity,
-        task_run_tags,
-    )
+    an orchestrator, a new child of the parent run named in ``parent_run_file``.
+
+    The experiment is set even when the run is known: a forked task inherits the fork
+    server's active experiment, and MLflow refuses to resume a run of another one. Where
+    the task ran is logged with its results (:func:`_end_mlflow_run`): a request less
+    before the task starts."""
+    from kedro_scanflow.tracking.workflow_tracker import task_run_tags  # noqa: PLC0415
 
     tracking = spec.tracking
     assert tracking is not None
@@ -204,17 +206,23 @@ def _open_mlflow_run(mlflow: Any, spec: TaskSpec, project_path: Path) -> None:
                 spec.slug, spec.name, spec.nodes, parent, {"scanflow.run_id": spec.run_id}
             ),
         )
-    mlflow.set_tags(process_identity())
 
 
 def _end_mlflow_run(mlflow: Any, observer: TaskObserver, duration: float, status: str) -> None:
-    """Write what the observer collected in one batch, then end the run with ``status``.
+    """Write what the observer collected and where the task ran (pid, host, container) in
+    one batch, then end the run with ``status``.
 
     Parameters kedro-mlflow's hook may also have logged are safe to send again: MLflow
     accepts a parameter logged twice with the same value, and kedro-mlflow names
     nested parameters differently (unflattened).
+
+    kedro-mlflow's hook opens the task's run again before every node, so MLflow's stack of
+    active runs holds it more than once. Every entry ends here with ``status``: one left
+    over would be ended by MLflow at interpreter exit, as FINISHED, even after a failure.
     """
-    from mlflow.entities import Metric, Param  # noqa: PLC0415
+    from mlflow.entities import Metric, Param, RunTag  # noqa: PLC0415
+
+    from kedro_scanflow.tracking.workflow_tracker import process_identity  # noqa: PLC0415
 
     active = mlflow.active_run()
     if active is None:
@@ -225,7 +233,11 @@ def _end_mlflow_run(mlflow: Any, observer: TaskObserver, duration: float, status
         for step, (_, seconds) in enumerate(observer.node_durations)
     ]
     params = [Param(key, value) for key, value in observer.params.items()]
+    tags = [RunTag(key, value) for key, value in process_identity().items()]
     try:
-        mlflow.MlflowClient().log_batch(active.info.run_id, metrics=metrics, params=params)
+        mlflow.MlflowClient().log_batch(
+            active.info.run_id, metrics=metrics, params=params, tags=tags
+        )
     finally:
-        mlflow.end_run(status)
+        while mlflow.active_run() is not None:
+            mlflow.end_run(status)

@@ -287,16 +287,22 @@ class DockerBackend(AbstractBackend):
                 log.flush()
 
     def _await_exit(self, slug: str, container: Container) -> None:
+        status_code = None
         with contextlib.suppress(Exception):
-            container.wait()
+            status_code = container.wait().get("StatusCode")
         with self._lock:
             launched = slug in self._launched
             if not launched:
                 self._exited_early.add(slug)
         if launched:
-            self._report_exit(slug, container)
+            self._report_exit(slug, container, status_code)
 
-    def _report_exit(self, slug: str, container: Container) -> None:
+    def _report_exit(self, slug: str, container: Container, status_code: int | None = None) -> None:
+        """Report the exit of ``slug``'s container; a success needs no inspection (it is on
+        the critical path of the next task), a failure is inspected for its reason."""
+        if status_code == 0:
+            self.exits.put(TaskExit(slug, 0, None))
+            return
         code, reason = -1, "the container disappeared"
         with contextlib.suppress(Exception):
             container.reload()
