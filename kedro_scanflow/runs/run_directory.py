@@ -142,6 +142,11 @@ class RunDirectory:
         return self.root / "logs"
 
     @property
+    def lock_path(self) -> Path:
+        """Held by the process executing the run (see :func:`exclusive_lock`)."""
+        return self.root / ".lock"
+
+    @property
     def tasks(self) -> Path:
         return self.root / "tasks"
 

@@ -504,7 +504,7 @@ def _exclusive(run_directory: RunDirectory, console: Console) -> Iterator[None]:
         )
 
     try:
-        with exclusive_lock(run_directory.root / ".lock", on_wait=waiting):
+        with exclusive_lock(run_directory.lock_path, on_wait=waiting):
             yield
     except LockHeld as held:
         raise WorkflowError(

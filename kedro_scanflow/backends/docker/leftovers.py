@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kedro_scanflow.backends.docker.run_labels import LABEL_DEPLOYMENT, LABEL_KEEP, LABEL_RUN_ID
+from kedro_scanflow.runs.run_directory import RunDirectory
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,7 +39,7 @@ class Removed:
 
 def run_is_executing(runs_root: Path, run_id: str) -> bool:
     """Whether an orchestrator still holds run ``run_id`` (its lock is taken)."""
-    lock_path = runs_root / run_id / ".lock"
+    lock_path = RunDirectory(runs_root / run_id).lock_path
     if not lock_path.exists():
         return False
     with lock_path.open("a") as lock:
@@ -58,7 +59,7 @@ def remove_leftovers(
     exclude_run: str | None = None,
 ) -> Removed:
     """Remove the project's containers and networks whose run is no longer executing."""
-    selector = [f"{key}={value}" for key, value in labels.project_selector().items()]
+    selector = labels.project_filter()
     removed = Removed()
 
     def stale(item_labels: dict[str, str]) -> bool:

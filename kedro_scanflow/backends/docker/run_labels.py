@@ -50,6 +50,11 @@ class RunLabels:
     def project_selector(self) -> dict[str, str]:
         return {LABEL_PROJECT: self.package_name, LABEL_PROJECT_PATH: self.project_key}
 
+    def project_filter(self, *extra: str) -> list[str]:
+        """A Docker ``label`` filter for the project's objects, narrowed by ``extra``
+        (``"key=value"`` terms)."""
+        return [f"{key}={value}" for key, value in self.project_selector().items()] + list(extra)
+
     def labels(self, role: str, task: str | None = None, keep: bool = False) -> dict[str, str]:
         labels = {**self.project_selector(), LABEL_RUN_ID: self.run_id, LABEL_ROLE: role}
         if task is not None:

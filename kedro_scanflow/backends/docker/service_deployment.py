@@ -128,8 +128,7 @@ class DockerServiceDeployer(ServiceDeployer):
         import docker.errors  # noqa: PLC0415
 
         client = docker_client()
-        selector = [f"{k}={v}" for k, v in self.labels.project_selector().items()]
-        selector.append(f"{LABEL_DEPLOYMENT}=true")
+        selector = self.labels.project_filter(f"{LABEL_DEPLOYMENT}=true")
         removed = []
         for container in client.containers.list(all=True, filters={"label": selector}):
             try:

@@ -220,8 +220,7 @@ def find_shared_tracker(
 ) -> Container | None:
     """The tracker that ``kedro scanflow tracker`` serves on the project's ``volume``, if
     one is running and the command that started it still holds its lock."""
-    selector = [f"{key}={value}" for key, value in labels.project_selector().items()]
-    selector.append(f"{LABEL_SHARED_TRACKER}=true")
+    selector = labels.project_filter(f"{LABEL_SHARED_TRACKER}=true")
     for container in client.containers.list(filters={"label": selector, "status": "running"}):
         mounts = container.attrs.get("Mounts") or []
         serves_volume = any(

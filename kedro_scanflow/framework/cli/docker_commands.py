@@ -18,7 +18,7 @@ from kedro_scanflow.framework.cli.project_config import project_config
 from kedro_scanflow.images.docker_engine import docker_client
 from kedro_scanflow.images.project_image import LABEL_UID, project_image_name
 from kedro_scanflow.runs.process_lock import exclusive_lock
-from kedro_scanflow.runs.run_directory import new_run_id
+from kedro_scanflow.runs.run_directory import RunDirectory, new_run_id
 
 if TYPE_CHECKING:
     from kedro.framework.startup import ProjectMetadata
@@ -40,13 +40,13 @@ def tracker_command(metadata: ProjectMetadata, port: int, env: str | None) -> No
     labels = RunLabels(metadata.package_name, metadata.project_path, f"ui-{new_run_id()}")
     # Held while serving, so that Docker runs share this tracker and never remove it as a
     # leftover; once this command is gone (even killed), the container is a leftover.
-    lock_folder = metadata.project_path / config.run.directory / labels.run_id
-    lock_folder.mkdir(parents=True, exist_ok=True)
+    serving = RunDirectory(metadata.project_path / config.run.directory / labels.run_id)
+    serving.root.mkdir(parents=True, exist_ok=True)
     try:
-        with exclusive_lock(lock_folder / ".lock"):
+        with exclusive_lock(serving.lock_path):
             _serve(metadata, options, labels, port)
     finally:
-        shutil.rmtree(lock_folder, ignore_errors=True)
+        shutil.rmtree(serving.root, ignore_errors=True)
 
 
 def _serve(
