@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
+from datetime import datetime, timedelta
 
 import pytest
 import yaml
@@ -209,6 +210,45 @@ def test_a_container_killed_from_outside_fails_the_run_cleanly(docker_project, d
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 1, output
     assert "node 'wait' failed (exit code 137): killed (SIGKILL)" in output
+    assert not _project_containers(docker_client, docker_project)
+
+
+def test_a_task_lingering_at_exit_does_not_hold_up_the_tasks_after_it(
+    docker_project, docker_client
+):
+    """A task's success counts when its process has written its success marker, not when
+    the engine has torn its container down."""
+    (docker_project.path / "data" / "LINGER").write_text("20")
+    result = docker_project.kedro("scanflow", "run", "--backend", "docker", "--keep")
+    try:
+        assert result.returncode == 0, result
+        run = _only_run(docker_project)
+        loaded = run.task_state("load-numbers")
+        assert loaded.status == TaskStatus.SUCCEEDED
+        state = docker_client.containers.get(loaded.handle).attrs["State"]
+        assert state["ExitCode"] == 0
+        container_gone = datetime.fromisoformat(state["FinishedAt"][:26] + "+00:00")
+        for successor in ("double", "square"):
+            started = datetime.fromisoformat(run.task_state(successor).started_at)
+            assert started < container_gone - timedelta(seconds=10), successor
+        assert run.task_state("total").status == TaskStatus.SUCCEEDED
+    finally:
+        cleaned = docker_project.kedro("scanflow", "clean", "--all")
+        assert cleaned.returncode == 0, cleaned
+    assert not _project_containers(docker_client, docker_project)
+
+
+def test_an_old_success_marker_does_not_pass_a_resumed_task(docker_project, docker_client):
+    (docker_project.path / "data" / "FAIL").write_text("x")
+    first = docker_project.kedro("scanflow", "run", "--backend", "docker")
+    assert first.returncode == 1, first
+    run = _only_run(docker_project)
+    # As if an earlier attempt had succeeded and the orchestrator died before recording it.
+    run.success_marker_path("total").write_text("total\n")
+    resumed = docker_project.kedro("scanflow", "run", "--resume", run.run_id)
+    assert resumed.returncode == 1, resumed
+    assert "total refuses to run while data/FAIL exists" in resumed.output
+    assert run.task_state("total").status == TaskStatus.FAILED
     assert not _project_containers(docker_client, docker_project)
 
 

@@ -46,7 +46,7 @@ from kedro_scanflow.backends.kubernetes.task_job import seed_job, task_job
 from kedro_scanflow.backends.kubernetes.tracker_objects import tracker_uri
 from kedro_scanflow.config.node_settings import settings_for
 from kedro_scanflow.images.project_image import CONTAINER_PROJECT
-from kedro_scanflow.runs.run_directory import new_run_id
+from kedro_scanflow.runs.run_directory import new_run_id, success_marker_name
 from kedro_scanflow.tasks.task_spec import TaskSpec, TrackingSpec
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ def _with_action(command: list[str], action: str) -> list[str]:
 
 
 def _marker(run_directory: PurePosixPath, slug: str) -> PurePosixPath:
-    return run_directory / "tasks" / f"{slug}.succeeded"
+    return run_directory / "tasks" / success_marker_name(slug)
 
 
 def _gate(

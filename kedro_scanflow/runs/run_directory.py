@@ -121,6 +121,11 @@ def write_json_atomic(path: Path, payload: Any) -> None:
         raise
 
 
+def success_marker_name(slug: str) -> str:
+    """File name of the marker a task writes in the run's ``tasks/`` folder on success."""
+    return f"{slug}.succeeded"
+
+
 class RunDirectory:
     """Reads and writes the state of one run under ``<runs directory>/<run id>``."""
 
@@ -200,6 +205,11 @@ class RunDirectory:
 
     def failure_path(self, slug: str) -> Path:
         return self.tasks / f"{slug}.failure.json"
+
+    def success_marker_path(self, slug: str) -> Path:
+        """Written by the task process once its task succeeded, before it exits (see
+        ``--success-marker``)."""
+        return self.tasks / success_marker_name(slug)
 
     def log_path(self, slug: str) -> Path:
         return self.logs / f"{slug}.log"

@@ -79,8 +79,14 @@ class ContainerPlan:
     tmpfs: tuple[str, ...] = ("/tmp",)
 
 
-def task_command(spec_path: PurePosixPath, preload: list[str], await_spec: bool) -> list[str]:
-    """The command of a task container (the same module a spawned local process runs)."""
+def task_command(
+    spec_path: PurePosixPath,
+    preload: list[str],
+    await_spec: bool,
+    success_marker: PurePosixPath | None = None,
+) -> list[str]:
+    """The command of a task container (the same module a spawned local process runs);
+    with ``success_marker``, the file it writes once its task succeeded."""
     command = [
         "python",
         "-m",
@@ -94,6 +100,8 @@ def task_command(spec_path: PurePosixPath, preload: list[str], await_spec: bool)
         command.append("--await-spec")
     if preload:
         command += ["--preload", ",".join(preload)]
+    if success_marker is not None:
+        command += ["--success-marker", str(success_marker)]
     return command
 
 
@@ -196,13 +204,14 @@ def task_container_plan(
     preload: list[str],
     await_spec: bool,
     environment: dict[str, str] | None = None,
+    success_marker: PurePosixPath | None = None,
 ) -> ContainerPlan:
     """The container of one task; with ``await_spec`` it starts at a low CPU weight
     (:data:`WAITING_TASK_CPU_SHARES`) that the backend raises when the task is due."""
     return ContainerPlan(
         name=name,
         image=image,
-        command=task_command(spec_path, preload, await_spec),
+        command=task_command(spec_path, preload, await_spec, success_marker),
         user=user,
         labels=labels,
         mounts=mounts,

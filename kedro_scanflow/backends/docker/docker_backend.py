@@ -10,8 +10,9 @@ volume: catalog files and the run directory) and ``conf/`` (read-only). Up to
 and wait for their spec file, so a task starts the moment its inputs are ready. They do
 so at a low CPU weight, raised when their task is due, and the tracker has a high one:
 on a busy machine the tracker and the running tasks are the critical path, warming
-containers are not. When the run ends (success, failure, Ctrl-C) every container and the
-network are removed, unless ``--keep``.
+containers are not. A task's success counts when its process writes its success marker,
+before the engine has torn its container down. When the run ends (success, failure,
+Ctrl-C) every container and the network are removed, unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _EXIT_REASONS = {137: "killed (SIGKILL)", 143: "terminated (SIGTERM)"}
+_MARKER_POLL_S = 0.02
 
 
 class DockerBackend(AbstractBackend):
@@ -77,6 +79,8 @@ class DockerBackend(AbstractBackend):
         self._containers: dict[str, Container] = {}
         self._launched: set[str] = set()
         self._exited_early: set[str] = set()
+        self._reported: set[str] = set()
+        self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -119,6 +123,11 @@ class DockerBackend(AbstractBackend):
             self._tracker.start(self._labels.network, wait=False)
         for key, value in TRACKER_CLIENT_SETTINGS.items():
             os.environ.setdefault(key, value)
+        watcher = threading.Thread(
+            target=self._watch_success_markers, name="scanflow-success-markers", daemon=True
+        )
+        watcher.start()
+        self._threads.append(watcher)
 
     def tracking_uri(self, host_uri: str) -> str:
         """Tasks log to the tracker container over the run's network."""
@@ -210,6 +219,7 @@ class DockerBackend(AbstractBackend):
 
     def stop(self) -> None:
         """Stop what still runs, keep the logs, and remove containers and the network."""
+        self._stopping.set()
         for slug, container in list(self._containers.items()):
             if slug not in self._launched:
                 with contextlib.suppress(Exception):
@@ -247,9 +257,15 @@ class DockerBackend(AbstractBackend):
             if settings.requirements
             else self.image
         )
-        spec = PurePosixPath(
-            os.path.relpath(context.run_directory.spec_path(task.slug), context.project_path)
+        spec, marker = (
+            PurePosixPath(os.path.relpath(path, context.project_path))
+            for path in (
+                context.run_directory.spec_path(task.slug),
+                context.run_directory.success_marker_path(task.slug),
+            )
         )
+        # A marker left by an earlier attempt would report this one's success at once.
+        context.run_directory.success_marker_path(task.slug).unlink(missing_ok=True)
         plan = task_container_plan(
             name=self._labels.container(task.slug),
             image=image,
@@ -262,6 +278,7 @@ class DockerBackend(AbstractBackend):
             settings=settings,
             preload=self._options.preload,
             await_spec=not due,
+            success_marker=marker,
         )
         container = create_container(self._client, plan, self._labels.network)  # type: ignore[arg-type]
         container.start()
@@ -294,14 +311,44 @@ class DockerBackend(AbstractBackend):
             launched = slug in self._launched
             if not launched:
                 self._exited_early.add(slug)
-        if launched:
+            succeeded_before = slug in self._reported
+        if succeeded_before:
+            if status_code != 0:
+                logger.warning(
+                    "The container of %s exited with code %s after its task had succeeded "
+                    "(outputs saved, MLflow run ended); the task stays succeeded.",
+                    slug,
+                    status_code,
+                )
+        elif launched:
             self._report_exit(slug, container, status_code)
+
+    def _watch_success_markers(self) -> None:
+        """Report a running task's success as soon as its process writes its success
+        marker: the engine takes a tenth of a second or more to tear a container down
+        and tell :meth:`_await_exit`, on the critical path of every chain."""
+        run_directory = self.context.run_directory
+        while not self._stopping.wait(_MARKER_POLL_S):
+            with self._lock:
+                pending = [slug for slug in self._launched if slug not in self._reported]
+            for slug in pending:
+                if run_directory.success_marker_path(slug).exists():
+                    self._report(TaskExit(slug, 0, None))
+
+    def _report(self, task_exit: TaskExit) -> None:
+        """Put ``task_exit`` on :attr:`exits`, once per task: its marker and its container's
+        exit may both report a success."""
+        with self._lock:
+            if task_exit.slug in self._reported:
+                return
+            self._reported.add(task_exit.slug)
+        self.exits.put(task_exit)
 
     def _report_exit(self, slug: str, container: Container, status_code: int | None = None) -> None:
         """Report the exit of ``slug``'s container; a success needs no inspection (it is on
         the critical path of the next task), a failure is inspected for its reason."""
         if status_code == 0:
-            self.exits.put(TaskExit(slug, 0, None))
+            self._report(TaskExit(slug, 0, None))
             return
         code, reason = -1, "the container disappeared"
         with contextlib.suppress(Exception):
@@ -312,4 +359,4 @@ class DockerBackend(AbstractBackend):
                 reason = "OOMKilled: the container ran out of memory (raise its memory limit)"
             else:
                 reason = _EXIT_REASONS.get(code) or (state.get("Error") or None)
-        self.exits.put(TaskExit(slug, code, reason))
+        self._report(TaskExit(slug, code, reason))

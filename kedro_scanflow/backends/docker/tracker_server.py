@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The first tasks wait for the server's first answer: ask often. Whether its container
+# died (it will never answer) is a question to the engine, asked less often.
+_HEALTH_POLL_S = 0.1
+_STATUS_CHECK_S = 1.0
+
 
 class TrackerStartError(BackendError):
     """The tracking server container did not become ready."""
@@ -158,6 +163,7 @@ class TrackerServer:
         if self._ready:
             return
         deadline = time.monotonic() + self._options.startup_timeout
+        next_status_check = time.monotonic() + _STATUS_CHECK_S
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{self.host_uri}/health", timeout=2) as response:  # noqa: S310
@@ -166,10 +172,12 @@ class TrackerServer:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
-            self.container.reload()
-            if self.container.status == "exited":
-                break
-            time.sleep(0.5)
+            if time.monotonic() >= next_status_check:
+                self.container.reload()
+                if self.container.status == "exited":
+                    break
+                next_status_check = time.monotonic() + _STATUS_CHECK_S
+            time.sleep(_HEALTH_POLL_S)
         log = self.container.logs(tail=30).decode(errors="replace")
         raise TrackerStartError(
             f"The MLflow tracking server container did not become ready "
