@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import threading
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
@@ -56,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 _EXIT_REASONS = {137: "killed (SIGKILL)", 143: "terminated (SIGTERM)"}
 _MARKER_POLL_S = 0.02
+_ENGINE_WAIT_S = 120.0  # for a container start in another thread; the engine may be slow
 
 
 class DockerBackend(AbstractBackend):
@@ -80,8 +82,12 @@ class DockerBackend(AbstractBackend):
         self._launched: set[str] = set()
         self._exited_early: set[str] = set()
         self._reported: set[str] = set()
+        self._anticipated: dict[str, threading.Event] = {}
+        self._claimed: set[str] = set()
+        self._ahead: queue.Queue[Task | None] = queue.Queue()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._starter: threading.Thread | None = None
 
     def start(self) -> None:
         """Check the image, clear leftovers, create the network, start the tracker (which
@@ -123,6 +129,10 @@ class DockerBackend(AbstractBackend):
             self._tracker.start(self._labels.network, wait=False)
         for key, value in TRACKER_CLIENT_SETTINGS.items():
             os.environ.setdefault(key, value)
+        self._starter = threading.Thread(
+            target=self._start_ahead, name="scanflow-start-ahead", daemon=True
+        )
+        self._starter.start()
         watcher = threading.Thread(
             target=self._watch_success_markers, name="scanflow-success-markers", daemon=True
         )
@@ -165,23 +175,54 @@ class DockerBackend(AbstractBackend):
         return container_conf_source(conf_source)
 
     def anticipate(self, upcoming: list[Task]) -> None:
-        """Start containers for the next tasks, so they are warm when due."""
+        """Have containers started for the next tasks, so they are warm when due. They
+        start in the background (:meth:`_start_ahead`): the orchestrator goes on to
+        launch and watch tasks meanwhile."""
         with self._lock:
             waiting = [
                 s
-                for s in self._containers
+                for s in self._anticipated
                 if s not in self._launched and s not in self._exited_early
             ]
-        for task in upcoming:
-            if len(waiting) >= self._options.prewarm:
+            for task in upcoming:
+                if len(waiting) >= self._options.prewarm:
+                    return
+                if task.slug in self._anticipated or task.slug in self._claimed:
+                    continue
+                # Before its spec can be written: the container waits for a fresh one.
+                self.context.run_directory.spec_path(task.slug).unlink(missing_ok=True)
+                self._anticipated[task.slug] = threading.Event()
+                waiting.append(task.slug)
+                self._ahead.put(task)
+
+    def _start_ahead(self) -> None:
+        """Start the containers :meth:`anticipate` asked for, one after the other, unless
+        their task was launched first (it then starts its own container)."""
+        while True:
+            task = self._ahead.get()
+            if task is None or self._stopping.is_set():
                 return
-            if task.slug in self._containers:
-                continue
-            self.context.run_directory.spec_path(task.slug).unlink(missing_ok=True)
-            self._start_container(task)
-            waiting.append(task.slug)
+            started = self._anticipated[task.slug]
+            try:
+                if self._claim(task.slug):
+                    self._start_container(task)
+            except Exception as error:  # noqa: BLE001 - the task's launch tries again
+                logger.debug("Could not start a container ahead for %s: %s", task.slug, error)
+            finally:
+                started.set()
+
+    def _claim(self, slug: str) -> bool:
+        """Whether the caller is the one to start ``slug``'s container: either ahead of
+        its task or at its launch, never both."""
+        with self._lock:
+            if slug in self._claimed:
+                return False
+            self._claimed.add(slug)
+            return True
 
     def launch(self, task: Task, spec_path: Path) -> str:
+        if not self._claim(task.slug):  # being started ahead: use it once it is
+            self._anticipated[task.slug].wait(timeout=_ENGINE_WAIT_S)
         with self._lock:
             container = self._containers.get(task.slug)
             warm = container is not None and task.slug not in self._exited_early
@@ -220,6 +261,9 @@ class DockerBackend(AbstractBackend):
     def stop(self) -> None:
         """Stop what still runs, keep the logs, and remove containers and the network."""
         self._stopping.set()
+        if self._starter is not None:  # no container may start after the kills below
+            self._ahead.put(None)
+            self._starter.join(timeout=_ENGINE_WAIT_S)
         for slug, container in list(self._containers.items()):
             if slug not in self._launched:
                 with contextlib.suppress(Exception):
