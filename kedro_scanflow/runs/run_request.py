@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
 
 
+def is_local_conf_source(conf_source: str | None) -> bool:
+    """Whether ``--conf-source`` names something on this machine (not a remote URL)."""
+    return conf_source is not None and "://" not in conf_source
+
+
 class RunRequest(BaseModel):
     """The pipelines, node selectors and session settings of one workflow run."""
 

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from kedro_scanflow.images.project_image import CONTAINER_PROJECT, CONTAINER_TRACKER
+from kedro_scanflow.runs.run_request import is_local_conf_source
 
 if TYPE_CHECKING:
     from kedro_scanflow.config.node_settings import TaskSettings
@@ -141,11 +142,6 @@ def shared_mounts(
         relative = run_directory.relative_to(project_path)
         mounts.append(Mount(run_directory, f"{CONTAINER_PROJECT}/{relative.as_posix()}"))
     return mounts
-
-
-def is_local_conf_source(conf_source: str | None) -> bool:
-    """Whether ``--conf-source`` names something on this machine (not a remote URL)."""
-    return conf_source is not None and "://" not in conf_source
 
 
 class ConfSourceError(ValueError):

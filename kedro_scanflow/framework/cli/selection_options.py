@@ -18,7 +18,7 @@ from kedro.framework.cli.utils import (
     split_string,
 )
 
-from kedro_scanflow.runs.run_request import RunRequest
+from kedro_scanflow.runs.run_request import RunRequest, is_local_conf_source
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,7 +29,7 @@ def _conf_source(
 ) -> str | None:
     """``--conf-source`` as an absolute path, so that task processes, containers and a
     resumed run find it whatever their working directory; a remote URL is kept as is."""
-    if value is None or "://" in value:
+    if not is_local_conf_source(value):
         return value
     path = Path(value).expanduser()
     if not path.exists():
