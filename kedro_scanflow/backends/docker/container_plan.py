@@ -38,9 +38,11 @@ TRACKER_CLIENT_SETTINGS = {
 # Relative CPU weights (Docker's ``cpu_shares``; 1024 is the engine's default). On a busy
 # machine the tracker and running tasks are on the critical path of a workflow, while a
 # container warming up for a task that is not due yet is not: it gets the CPU they leave.
+# Four containers warm up while the tracker starts: at 128 each they leave it 89% of a
+# contended core (80% at 256), and runs start sooner (docs/benchmarks.md).
 TRACKER_CPU_SHARES = 4096
 RUNNING_TASK_CPU_SHARES = 1024
-WAITING_TASK_CPU_SHARES = 256
+WAITING_TASK_CPU_SHARES = 128
 TRACKER_SERVER_SETTINGS = {
     # MLflow 3 servers start a job runner with a pool of Huey consumers, each importing
     # MLflow, for GenAI jobs (scorers, trace roll-ups) that Scanflow never submits: about
