@@ -301,15 +301,13 @@ class DockerBackend(AbstractBackend):
             if settings.requirements
             else self.image
         )
+        marker_path = context.run_directory.success_marker_path(task.slug)
+        # A marker left by an earlier attempt would report this one's success at once.
+        marker_path.unlink(missing_ok=True)
         spec, marker = (
             PurePosixPath(os.path.relpath(path, context.project_path))
-            for path in (
-                context.run_directory.spec_path(task.slug),
-                context.run_directory.success_marker_path(task.slug),
-            )
+            for path in (context.run_directory.spec_path(task.slug), marker_path)
         )
-        # A marker left by an earlier attempt would report this one's success at once.
-        context.run_directory.success_marker_path(task.slug).unlink(missing_ok=True)
         plan = task_container_plan(
             name=self._labels.container(task.slug),
             image=image,
