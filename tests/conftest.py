@@ -122,6 +122,37 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def tracking_server_command(folder: Path, port: int) -> list[str]:
+    """The tracker Scanflow runs (one process), on loopback, its store in ``folder``."""
+    return [
+        sys.executable,
+        "-m",
+        "kedro_scanflow.tracking.tracking_server",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'server.db'}",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+    ]
+
+
+def wait_for_tracker(uri: str, server: subprocess.Popen[Any], timeout: float = 120) -> None:
+    """Return once the MLflow server at ``uri`` answers; fail if ``server`` exits first."""
+    import time  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2).close()  # noqa: S310
+            return
+        except OSError:
+            assert server.poll() is None, f"the MLflow server exited ({server.returncode})"
+            assert time.monotonic() < deadline, "the MLflow server did not answer in time"
+            time.sleep(0.1)
+
+
 _MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 

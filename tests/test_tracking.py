@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
@@ -10,6 +12,8 @@ from kedro_scanflow.pipeline.task_plan import Task
 from kedro_scanflow.tracking import TrackerQuery, WorkflowTracker
 from kedro_scanflow.tracking.model_registry import ModelRegistry
 from kedro_scanflow.tracking.tracking_uri import TrackingTarget
+
+from .conftest import free_port, tracking_server_command, wait_for_tracker
 
 
 @pytest.fixture(scope="module")
@@ -116,51 +120,21 @@ def test_the_registry_promotes_only_better_models_and_keeps_history(target):
 
 @pytest.fixture
 def tracking_server(tmp_path):
-    """A real MLflow tracking server on loopback (sqlite store, proxied artifacts)."""
-    import shutil
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mlflow_cli = shutil.which("mlflow", path=str(__import__("pathlib").Path(sys.executable).parent))
-    server = subprocess.Popen(
-        [
-            mlflow_cli,
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--serve-artifacts",
-            "--workers",
-            "1",
-        ],
+    """A real MLflow tracking server on loopback, as Scanflow's trackers run it (sqlite
+    store, proxied artifacts, one process)."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        tracking_server_command(tmp_path, port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2).close()
-            break
-        except OSError:
-            assert server.poll() is None and time.time() < deadline, (
-                "the MLflow server did not start"
-            )
-            time.sleep(0.3)
-    yield uri
-    server.terminate()
-    server.wait(timeout=30)
+    try:
+        wait_for_tracker(uri, server)
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_logged_models_register_through_a_tracking_server(tracking_server, monkeypatch):

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.spec_env is not None and args.await_spec:
         parser.error("--await-spec waits for a spec file: it needs --spec PATH")
 
-    from kedro_scanflow.tasks.warm_up import collection_paused  # noqa: PLC0415
+    from kedro_scanflow.heap_freeze import collection_paused  # noqa: PLC0415
 
     # Kedro, MLflow and the project load with garbage collection paused, and what they
     # loaded is frozen: about a fifth of the start-up CPU (see collection_paused).

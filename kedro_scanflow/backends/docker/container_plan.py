@@ -224,7 +224,8 @@ def task_container_plan(
 def tracker_container_plan(
     *, name: str, image: str, user: str, labels: dict[str, str], port: int, volume: str
 ) -> ContainerPlan:
-    """The MLflow tracking server: sqlite store and proxied artifacts on ``volume``."""
+    """The MLflow tracking server: sqlite store and proxied artifacts on ``volume``, served
+    in one process (:mod:`kedro_scanflow.tracking.tracking_server`)."""
     allowed_hosts = ",".join(
         ["tracker", "tracker:*", "localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*"]
     )
@@ -232,8 +233,9 @@ def tracker_container_plan(
         name=name,
         image=image,
         command=[
-            "mlflow",
-            "server",
+            "python",
+            "-m",
+            "kedro_scanflow.tracking.tracking_server",
             "--host",
             "0.0.0.0",  # noqa: S104 - inside the container; published on 127.0.0.1 only
             "--port",
@@ -242,9 +244,6 @@ def tracker_container_plan(
             f"sqlite:///{CONTAINER_TRACKER}/mlflow.db",
             "--artifacts-destination",
             f"{CONTAINER_TRACKER}/artifacts",
-            "--serve-artifacts",
-            "--workers",
-            "1",
             "--allowed-hosts",
             allowed_hosts,
         ],
