@@ -268,6 +268,7 @@ class DockerBackend(AbstractBackend):
             if slug not in self._launched:
                 with contextlib.suppress(Exception):
                     container.kill()
+        tracker_removal = self._remove_tracker_early()
         for thread in self._threads:
             thread.join(timeout=30)
         if self.context.keep:
@@ -276,11 +277,35 @@ class DockerBackend(AbstractBackend):
         for container in self._containers.values():
             with contextlib.suppress(Exception):
                 container.remove(force=True)
-        if self._tracker is not None:
+        if tracker_removal is not None:
+            tracker_removal.join()
+        elif self._tracker is not None:
             self._tracker.stop()
         if self._network is not None:
             with contextlib.suppress(Exception):
                 self._network.remove()
+
+    def _remove_tracker_early(self) -> threading.Thread | None:
+        """Start removing the tracker while the task containers are torn down, when no
+        task can still need it: every launched task has reported its exit (its MLflow run
+        is closed). The engine takes a fifth of a second to remove it, at the end of every
+        run. Returns the thread to join, or ``None`` when it must wait for the tasks."""
+        if self._tracker is None or self.context.keep:
+            return None
+        with self._lock:
+            if not self._launched <= self._reported:
+                return None
+        tracker = self._tracker
+
+        def remove() -> None:
+            try:
+                tracker.stop()
+            except Exception as error:  # noqa: BLE001 - the run's result stands; say what is left
+                logger.warning("Could not remove the tracker container: %s", error)
+
+        removal = threading.Thread(target=remove, name="tracker-removal", daemon=True)
+        removal.start()
+        return removal
 
     def _raise_cpu_weight(self, container: Container) -> None:
         """A warm container's task is due: it now competes for the CPU as a running task."""
