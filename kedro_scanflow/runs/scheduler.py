@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from kedro_scanflow.runs.run_directory import TaskFailure, TaskState, TaskStatus, utc_now
@@ -110,12 +111,24 @@ class Scheduler:
         self._listener = listener
         self._states: dict[str, TaskState] = {}
         self._running: dict[str, Task] = {}
+        # MLflow writes about tasks that can wait until the tasks they unblock have
+        # started: a finished task's books, a started task's handle tag.
+        self._unrecorded: list[tuple[Task, Callable[[], object]]] = []
 
     def run(self, already_done: set[str] | None = None) -> ScheduleOutcome:
         """Run every task not in ``already_done``; return how they ended."""
         outcome = ScheduleOutcome(skipped=sorted(already_done or ()))
         done: set[str] = set(already_done or ())
         started: set[str] = set(done)
+        try:
+            self._schedule(done, started, outcome)
+        finally:
+            self._record_in_tracker()
+        self._cancel_rest(done, outcome)
+        return outcome
+
+    def _schedule(self, done: set[str], started: set[str], outcome: ScheduleOutcome) -> None:
+        """Launch ready tasks and await exits until nothing runs and nothing may start."""
         stopping = False
         while True:
             try:
@@ -130,6 +143,7 @@ class Scheduler:
                     self._backend.anticipate(
                         [t for slug, t in self._plan.tasks.items() if slug not in started]
                     )
+                self._record_in_tracker()
                 if not self._running:
                     break
                 self._await_exit(done, outcome)
@@ -143,8 +157,6 @@ class Scheduler:
                 outcome.interrupted = True
                 stopping = True
                 self._stop_running()
-        self._cancel_rest(done, outcome)
-        return outcome
 
     def _launch(self, task: Task, outcome: ScheduleOutcome) -> bool:
         previous = self._run.task_state(task.slug)
@@ -167,8 +179,16 @@ class Scheduler:
             self._spec_for(task, state.mlflow_run_id).save(spec_path)
             state.handle = self._backend.launch(task, spec_path)
             if self._tracker is not None and state.mlflow_run_id and self._backend.handle_tag:
-                self._tracker.client.set_tag(
-                    state.mlflow_run_id, self._backend.handle_tag, state.handle
+                self._unrecorded.append(
+                    (
+                        task,
+                        partial(
+                            self._tracker.client.set_tag,
+                            state.mlflow_run_id,
+                            self._backend.handle_tag,
+                            state.handle,
+                        ),
+                    )
                 )
         except Exception as error:  # noqa: BLE001 - a task that cannot start is a failed task
             logger.error("Could not start task %s: %s", task.name, error)
@@ -217,12 +237,25 @@ class Scheduler:
             failure = self._describe_failure(task, state)
             outcome.failed.append(failure)
         if self._tracker is not None and state.mlflow_run_id is not None:
-            try:
-                self._tracker.finish_task(task, state.mlflow_run_id, succeeded, reason)
-            except Exception as error:  # noqa: BLE001 - tracking trouble must not lose the run
-                logger.warning("Could not update the MLflow run of %s: %s", task.name, error)
+            self._unrecorded.append(
+                (
+                    task,
+                    partial(
+                        self._tracker.finish_task, task, state.mlflow_run_id, succeeded, reason
+                    ),
+                )
+            )
         if self._listener is not None:
             self._listener.task_finished(task, state, failure)
+
+    def _record_in_tracker(self) -> None:
+        """Make the MLflow writes that waited for the next launches (see ``_unrecorded``)."""
+        while self._unrecorded:
+            task, write = self._unrecorded.pop(0)
+            try:
+                write()
+            except Exception as error:  # noqa: BLE001 - tracking trouble must not lose the run
+                logger.warning("Could not update the MLflow run of %s: %s", task.name, error)
 
     def _describe_failure(self, task: Task, state: TaskState) -> FailedTask:
         reported: TaskFailure | None = self._run.task_failure(task.slug)
