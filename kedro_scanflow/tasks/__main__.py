@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         install_termination_handler()
         project_path = args.project_path.resolve()
         spec = _bootstrap(args, project_path)
-    exit_code = run_task(spec, project_path)
+    exit_code = run_task(spec, project_path, own_interpreter=True)
     report_outcome(spec, project_path, exit_code, args.termination_log, args.success_marker)
     # The interpreter's final garbage collection walks every object of MLflow, pandas and
     # the project (about 0.4 s per task, paid on the critical path of a chain). Frozen

@@ -108,12 +108,14 @@ def quiet_expected_task_warnings() -> None:
     warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
 
 
-def run_task(spec: TaskSpec, project_path: Path) -> int:
+def run_task(spec: TaskSpec, project_path: Path, own_interpreter: bool = False) -> int:
     """Run one task in this process and return its exit code.
 
     Args:
         spec: The task to run.
         project_path: Root of the Kedro project, already bootstrapped in this process.
+        own_interpreter: This process was started for this task (``python -m
+            kedro_scanflow.tasks``), not forked from a process with MLflow state.
     """
     import mlflow  # noqa: PLC0415 - imported once in the fork server, lazily elsewhere
     from kedro.framework.session import KedroSession  # noqa: PLC0415
@@ -127,7 +129,7 @@ def run_task(spec: TaskSpec, project_path: Path) -> int:
     started = perf_counter()
     try:
         if spec.tracking is not None:
-            _open_mlflow_run(mlflow, spec, project_path)
+            _open_mlflow_run(mlflow, spec, project_path, own_interpreter)
         runner = ScanflowTaskRunner(run_directory.volume, spec.shared_datasets, observer)
         logger.info("Task %s: running %s", spec.slug, ", ".join(spec.nodes))
         with KedroSession.create(
@@ -172,15 +174,18 @@ def _single_pending_node(spec: TaskSpec, observer: TaskObserver) -> str | None:
     return pending[0] if len(pending) == 1 or len(spec.nodes) == 1 else None
 
 
-def _open_mlflow_run(mlflow: Any, spec: TaskSpec, project_path: Path) -> None:
+def _open_mlflow_run(
+    mlflow: Any, spec: TaskSpec, project_path: Path, own_interpreter: bool = False
+) -> None:
     """Make the task's MLflow run the active run, so that node code, kedro-mlflow datasets
     and kedro-mlflow's hook all log into it: the run the orchestrator created, or, without
     an orchestrator, a new child of the parent run named in ``parent_run_file``.
 
-    The experiment is set even when the run is known: a forked task inherits the fork
-    server's active experiment, and MLflow refuses to resume a run of another one. Where
-    the task ran is logged with its results (:func:`_end_mlflow_run`): a request less
-    before the task starts."""
+    In a forked task the experiment is set even when the run is known: it inherits the
+    fork server's active experiment, and MLflow refuses to resume a run of another one.
+    A task in its own interpreter has no active experiment, only ``MLFLOW_EXPERIMENT_ID``:
+    a request less before it starts. Where the task ran is logged with its results
+    (:func:`_end_mlflow_run`), for the same reason."""
     from kedro_scanflow.tracking.workflow_tracker import task_run_tags  # noqa: PLC0415
 
     tracking = spec.tracking
@@ -189,7 +194,8 @@ def _open_mlflow_run(mlflow: Any, spec: TaskSpec, project_path: Path) -> None:
     mlflow.set_tracking_uri(tracking.uri)
     if tracking.experiment_id is not None:
         os.environ["MLFLOW_EXPERIMENT_ID"] = tracking.experiment_id
-        mlflow.set_experiment(experiment_id=tracking.experiment_id)
+        if not (own_interpreter and tracking.run_id is not None):
+            mlflow.set_experiment(experiment_id=tracking.experiment_id)
     else:
         mlflow.set_experiment(tracking.experiment)
     if tracking.run_id is not None:
