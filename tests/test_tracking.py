@@ -156,3 +156,28 @@ def test_logged_models_register_through_a_tracking_server(tracking_server, monke
     loaded = mlflow.keras.load_model("models:/served@champion")
     assert loaded.output_shape == (None, 2)
     assert registry.version_tagged("served", "scanflow.run_id", "r1").version == version.version
+
+
+@pytest.mark.parametrize("with_mlflow_yml", [True, False])
+def test_task_processes_keep_kedro_mlflow_in_their_open_run(tmp_path, with_mlflow_yml):
+    """kedro-mlflow must not reopen a task's run before every node (``nested: false``),
+    and the rest of the project's ``mlflow.yml`` stays as written."""
+    from kedro.config import OmegaConfigLoader
+
+    from kedro_scanflow.tracking.tracking_uri import keep_kedro_mlflow_in_task_run
+
+    base = tmp_path / "conf" / "base"
+    base.mkdir(parents=True)
+    (tmp_path / "conf" / "local").mkdir()
+    if with_mlflow_yml:
+        (base / "mlflow.yml").write_text(
+            "server:\n  mlflow_tracking_uri: http://tracker:5000\n"
+            "tracking:\n  run:\n    name: nightly\n    nested: true\n"
+        )
+    loader = OmegaConfigLoader(str(tmp_path / "conf"), base_env="base", default_run_env="local")
+    keep_kedro_mlflow_in_task_run(loader)
+    settings = loader["mlflow"]
+    assert settings["tracking"]["run"]["nested"] is False
+    if with_mlflow_yml:
+        assert settings["tracking"]["run"]["name"] == "nightly"
+        assert settings["server"]["mlflow_tracking_uri"] == "http://tracker:5000"

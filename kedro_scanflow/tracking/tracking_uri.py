@@ -116,6 +116,23 @@ def override_kedro_mlflow_uri(config_loader: AbstractConfigLoader) -> None:
     config_loader["mlflow"] = {**settings, "server": server}
 
 
+def keep_kedro_mlflow_in_task_run(config_loader: AbstractConfigLoader) -> None:
+    """In a task process, stop kedro-mlflow from opening the task's run again before every
+    node (``tracking.run.nested: false``).
+
+    The task process opens its MLflow run before its session, and kedro-mlflow's hook logs
+    into that active run. Before every node the hook opens the same run again, for
+    runners that run nodes in threads of their own; with ``nested`` (its default) that
+    costs three requests to the tracker per node and one more to end the run. A task's
+    nodes run one after the other in its main thread, where the run is already active:
+    without ``nested`` the hook finds it so and sends nothing.
+    """
+    settings = _kedro_mlflow_settings(config_loader)
+    tracking = dict(settings.get("tracking") or {})
+    tracking["run"] = {**(tracking.get("run") or {}), "nested": False}
+    config_loader["mlflow"] = {**settings, "tracking": tracking}
+
+
 def _kedro_mlflow_settings(config_loader: AbstractConfigLoader) -> dict[str, Any]:
     """kedro-mlflow's ``mlflow.yml``, or an empty dict when the project has none."""
     if "mlflow" not in config_loader.config_patterns:

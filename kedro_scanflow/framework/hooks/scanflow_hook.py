@@ -4,6 +4,8 @@ As soon as a project context exists, the hook
 
 * reads ``scanflow.yml``, so that a broken file fails every Kedro command at once, with
   the file, key and value in the message, instead of surfacing halfway through a run;
+* in a task process, keeps kedro-mlflow in the task's open MLflow run
+  (:func:`keep_kedro_mlflow_in_task_run`);
 * points kedro-mlflow at the same tracker as kedro-scanflow. kedro-mlflow falls back on
   ``MLFLOW_TRACKING_URI`` when ``mlflow.yml`` sets no URI, and its own default (a
   ``mlruns`` file store) is refused by MLflow 3; the hook runs first and sets the
@@ -27,7 +29,9 @@ from kedro.io import AbstractDataset
 from kedro_scanflow.agent.agent_pipeline import agent_pipelines_of, loadable_pipeline_names
 from kedro_scanflow.config import load_scanflow_config
 from kedro_scanflow.supervision.supervised_pipelines import special_nodes_of, supervise_pipelines
+from kedro_scanflow.tasks.task_process import RUN_ID_VARIABLE
 from kedro_scanflow.tracking.tracking_uri import (
+    keep_kedro_mlflow_in_task_run,
     override_kedro_mlflow_uri,
     resolve_tracking_target,
 )
@@ -59,6 +63,8 @@ class ScanflowHook:
         """
         self.config = load_scanflow_config(context.config_loader)
         override_kedro_mlflow_uri(context.config_loader)
+        if os.environ.get(RUN_ID_VARIABLE):  # a task process, its MLflow run open
+            keep_kedro_mlflow_in_task_run(context.config_loader)
         package_name = getattr(context, "_package_name", None) or context.project_path.name
         self.tracking = resolve_tracking_target(
             self.config.tracker, context.config_loader, context.project_path, package_name
