@@ -32,6 +32,8 @@ from kedro_scanflow.heap_freeze import collection_paused
 
 logger = logging.getLogger(__name__)
 
+#: This module, as ``python -m`` runs it (``__name__`` is ``__main__`` there).
+MODULE = "kedro_scanflow.tracking.tracking_server"
 #: The ASGI application ``mlflow server`` serves with uvicorn.
 SERVER_APP = "mlflow.server.fastapi_app:app"
 
@@ -46,30 +48,34 @@ class ServerOptions:
     port: int
     allowed_hosts: str
 
+    def arguments(self) -> list[str]:
+        """These options on a command line, for this module and for ``mlflow server``."""
+        return [
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            self.backend_store_uri,
+            "--artifacts-destination",
+            self.artifacts_destination,
+            "--allowed-hosts",
+            self.allowed_hosts,
+        ]
+
 
 class ServerContractError(RuntimeError):
     """This MLflow version does not offer what a one-process server needs."""
 
 
+def server_command(options: ServerOptions) -> list[str]:
+    """The command that serves ``options`` with this module."""
+    return ["python", "-m", MODULE, *options.arguments()]
+
+
 def mlflow_server_command(options: ServerOptions) -> list[str]:
     """The ``mlflow server`` command that serves the same as ``options``."""
-    return [
-        "mlflow",
-        "server",
-        "--host",
-        options.host,
-        "--port",
-        str(options.port),
-        "--backend-store-uri",
-        options.backend_store_uri,
-        "--artifacts-destination",
-        options.artifacts_destination,
-        "--serve-artifacts",
-        "--workers",
-        "1",
-        "--allowed-hosts",
-        options.allowed_hosts,
-    ]
+    return ["mlflow", "server", *options.arguments(), "--serve-artifacts", "--workers", "1"]
 
 
 def worker_environment(options: ServerOptions, default_artifact_root: str) -> dict[str, str]:
@@ -158,7 +164,7 @@ def _load_server(options: ServerOptions) -> None:
 
 def _parse(argv: list[str] | None) -> ServerOptions:
     parser = argparse.ArgumentParser(
-        prog="python -m kedro_scanflow.tracking.tracking_server",
+        prog=f"python -m {MODULE}",
         description="Serve an MLflow tracking server in one process.",
     )
     parser.add_argument("--backend-store-uri", required=True, help="SQL store of runs.")
@@ -172,14 +178,7 @@ def _parse(argv: list[str] | None) -> ServerOptions:
         default="localhost,localhost:*,127.0.0.1,127.0.0.1:*",
         help="Host headers the server answers (comma-separated, as for mlflow server).",
     )
-    arguments = parser.parse_args(argv)
-    return ServerOptions(
-        backend_store_uri=arguments.backend_store_uri,
-        artifacts_destination=arguments.artifacts_destination,
-        host=arguments.host,
-        port=arguments.port,
-        allowed_hosts=arguments.allowed_hosts,
-    )
+    return ServerOptions(**vars(parser.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> None:

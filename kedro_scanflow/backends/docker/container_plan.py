@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from kedro_scanflow.images.project_image import CONTAINER_PROJECT, CONTAINER_TRACKER
 from kedro_scanflow.runs.run_request import is_local_conf_source
+from kedro_scanflow.tracking.tracking_server import ServerOptions, server_command
 
 if TYPE_CHECKING:
     from kedro_scanflow.config.node_settings import TaskSettings
@@ -229,24 +230,17 @@ def tracker_container_plan(
     allowed_hosts = ",".join(
         ["tracker", "tracker:*", "localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*"]
     )
+    options = ServerOptions(
+        backend_store_uri=f"sqlite:///{CONTAINER_TRACKER}/mlflow.db",
+        artifacts_destination=f"{CONTAINER_TRACKER}/artifacts",
+        host="0.0.0.0",  # noqa: S104 - inside the container; published on 127.0.0.1 only
+        port=port,
+        allowed_hosts=allowed_hosts,
+    )
     return ContainerPlan(
         name=name,
         image=image,
-        command=[
-            "python",
-            "-m",
-            "kedro_scanflow.tracking.tracking_server",
-            "--host",
-            "0.0.0.0",  # noqa: S104 - inside the container; published on 127.0.0.1 only
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{CONTAINER_TRACKER}/mlflow.db",
-            "--artifacts-destination",
-            f"{CONTAINER_TRACKER}/artifacts",
-            "--allowed-hosts",
-            allowed_hosts,
-        ],
+        command=server_command(options),
         user=user,
         labels=labels,
         mounts=[Mount(volume, CONTAINER_TRACKER)],
