@@ -4,6 +4,7 @@ upstream gate of exported workflows, and the seeding of the shared volume."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from kedro_scanflow.backends.kubernetes.volume_seed import seed
 from kedro_scanflow.runs.run_directory import RunDirectory, TaskFailure
 from kedro_scanflow.runs.run_request import RunRequest
+from kedro_scanflow.tasks.process_end import ProcessEnd
 from kedro_scanflow.tasks.task_spec import TaskSpec
 from kedro_scanflow.tasks.termination_message import (
     MAX_TERMINATION_MESSAGE,
@@ -25,13 +27,17 @@ from .conftest import cli_env
 SPEC_VARIABLE = "SCANFLOW_TASK_SPEC"
 
 
-def run_task_process(project, spec: TaskSpec, *extra: str) -> subprocess.CompletedProcess[str]:
-    """``python -m kedro_scanflow.tasks --spec-env ...``, as a task pod runs it."""
+TASK_COMMAND = (sys.executable, "-m", "kedro_scanflow.tasks")
+
+
+def run_task_process(
+    project, spec: TaskSpec, *extra: str, command: tuple[str, ...] = TASK_COMMAND
+) -> subprocess.CompletedProcess[str]:
+    """``python -m kedro_scanflow.tasks --spec-env ...``, as a task pod runs it (or
+    ``command`` with the same arguments)."""
     return subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "kedro_scanflow.tasks",
+            *command,
             "--spec-env",
             SPEC_VARIABLE,
             "--project-path",
@@ -153,3 +159,65 @@ def test_seeding_copies_missing_files_only(tmp_path):
     assert (claim / "01_raw" / "numbers.json").read_text() == "edited on the volume"
     with pytest.raises(FileNotFoundError, match="backends.docker.include"):
         seed(image, claim, ["data/02_intermediate"])
+
+
+def test_a_task_process_ends_after_every_exit_handler_with_its_output_flushed(
+    toy_project, tmp_path
+):
+    """The process ends without the interpreter's teardown once its task has reported,
+    yet after the exit handlers: the task's own, and those registered before the task
+    command started (coverage, tracing agents), which then keep the usual teardown."""
+    run = RunDirectory.create(toy_project.runs_root(), RunRequest(pipelines=["numbers"]))
+    load = toy_spec(run, toy_project, "load-numbers", "load_numbers", {"numbers": "numbers.pkl"})
+
+    (toy_project.path / "data" / "LINGER").write_text("0 3")  # the node's handler exits 3
+    lingered = run_task_process(toy_project, load)
+    assert lingered.returncode == 3, lingered.stderr
+    (toy_project.path / "data" / "LINGER").unlink()
+
+    early = tmp_path / "early-handler"
+    wrapped = run_task_process(
+        toy_project,
+        load,
+        command=(
+            sys.executable,
+            "-c",
+            "import atexit, pathlib, runpy, sys\n"
+            f"atexit.register(pathlib.Path({str(early)!r}).write_text, 'ran')\n"
+            "sys.argv = ['kedro_scanflow.tasks', *sys.argv[1:]]\n"
+            "runpy.run_module('kedro_scanflow.tasks', run_name='__main__', alter_sys=True)\n",
+        ),
+    )
+    assert wrapped.returncode == 0, wrapped.stderr
+    assert early.read_text() == "ran"
+
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from kedro_scanflow.tasks.process_end import ProcessEnd\n"
+            "end = ProcessEnd()\n"
+            "assert end.arm()\n"
+            "sys.stdout.write('no newline, still flushed')\n"
+            "end.after_report(4)\n"
+            "sys.exit(0)\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert printed.returncode == 4, printed.stderr
+    assert printed.stdout == "no newline, still flushed"
+
+
+def test_process_end_stays_unarmed_behind_an_earlier_exit_handler():
+    def earlier() -> None:
+        """An exit handler registered before the task command started."""
+
+    atexit.register(earlier)
+    try:
+        assert ProcessEnd().arm() is False
+    finally:
+        atexit.unregister(earlier)

@@ -44,12 +44,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--preload", default="", help="Comma-separated modules to import first.")
     args = parser.parse_args(argv)
+    # First of all exit handlers: it ends the process after all the others (see ProcessEnd).
+    from kedro_scanflow.tasks.process_end import ProcessEnd  # noqa: PLC0415
+
+    process_end = ProcessEnd()
+    process_end.arm()
     if (args.spec is None) == (args.spec_env is None):
         parser.error("give either --spec PATH or --spec-env VARIABLE")
     if args.spec_env is not None and args.await_spec:
         parser.error("--await-spec waits for a spec file: it needs --spec PATH")
 
     from kedro_scanflow.heap_freeze import collection_paused  # noqa: PLC0415
+    from kedro_scanflow.tasks.task_logging import plain_logging_unless_configured  # noqa: PLC0415
+
+    plain_logging_unless_configured()  # before Kedro's settings are imported
 
     # Kedro, MLflow and the project load with garbage collection paused, and what they
     # loaded is frozen: about a fifth of the start-up CPU (see collection_paused).
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     # the project (about 0.4 s per task, paid on the critical path of a chain). Frozen
     # objects are left alone; exit handlers and log flushing still run as usual.
     gc.freeze()
+    # Reported: the interpreter's teardown would only deallocate what the task loaded.
+    process_end.after_report(exit_code)
     return exit_code
 
 

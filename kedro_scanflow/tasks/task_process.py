@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import time
 import traceback
 import warnings
@@ -22,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from kedro_scanflow.runs.run_directory import RunDirectory, TaskFailure
+from kedro_scanflow.tasks.task_logging import use_plain_log_output
 from kedro_scanflow.tasks.task_runner import ScanflowTaskRunner, TaskObserver
 from kedro_scanflow.tasks.task_spec import TaskSpec
 
@@ -31,7 +31,6 @@ RUN_ID_VARIABLE = "SCANFLOW_RUN_ID"
 """Environment variable holding the Scanflow run id inside task processes."""
 EXIT_FAILED = 1
 EXIT_TERMINATED = 143
-_PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 class TaskTerminated(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt
@@ -59,24 +58,6 @@ def install_termination_handler() -> None:
 
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def use_plain_log_output() -> None:
-    """Swap Rich console handlers for plain lines: task logs go to files and prefixes."""
-    from rich.logging import RichHandler  # noqa: PLC0415 - only task processes need it
-
-    root = logging.getLogger()
-    targets = [root] + [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
-    for target in targets:
-        if not isinstance(target, logging.Logger):
-            continue
-        for handler in list(target.handlers):
-            if isinstance(handler, RichHandler):
-                plain = logging.StreamHandler(sys.stderr)
-                plain.setLevel(handler.level)
-                plain.setFormatter(logging.Formatter(_PLAIN_FORMAT))
-                target.removeHandler(handler)
-                target.addHandler(plain)
 
 
 class _ExpectedInTasks(logging.Filter):
