@@ -30,7 +30,6 @@ class ProcessEnd:
 
     def __init__(self) -> None:
         self.exit_code: int | None = None
-        self.armed = False
 
     def arm(self) -> bool:
         """Register the end as the first exit handler, if no handler exists yet.
@@ -42,7 +41,6 @@ class ProcessEnd:
         if count is None or count() != 0:
             return False
         atexit.register(self._end)
-        self.armed = True
         return True
 
     def after_report(self, exit_code: int) -> None:
