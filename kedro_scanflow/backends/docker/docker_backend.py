@@ -82,7 +82,6 @@ class DockerBackend(AbstractBackend):
         self._launched: set[str] = set()
         self._exited_early: set[str] = set()
         self._reported: set[str] = set()
-        self._removed: set[str] = set()
         self._log_threads: dict[str, threading.Thread] = {}
         self._anticipated: dict[str, threading.Event] = {}
         self._claimed: set[str] = set()
@@ -276,10 +275,9 @@ class DockerBackend(AbstractBackend):
         if self.context.keep:
             logger.info("Keeping the run's containers and network (--keep).")
             return
-        for slug, container in self._containers.items():
-            if slug not in self._removed:
-                with contextlib.suppress(Exception):
-                    container.remove(force=True)
+        for container in list(self._containers.values()):  # a late wait thread may remove one
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
         if tracker_removal is not None:
             tracker_removal.join()
         elif self._tracker is not None:
@@ -400,7 +398,8 @@ class DockerBackend(AbstractBackend):
     def _remove_exited(self, slug: str, container: Container) -> None:
         """Remove a launched task's exited container once its log is saved (unless
         ``--keep``): the engine tears containers down while later tasks run, instead of
-        all of them after the last one, when the run waits for it."""
+        all of them after the last one, when the run waits for it. A removed container
+        leaves :attr:`_containers`, which holds what :meth:`stop` still has to remove."""
         if self.context.keep:
             return
         self._log_threads[slug].join(timeout=30)
@@ -413,7 +412,8 @@ class DockerBackend(AbstractBackend):
             logger.debug("Could not remove the exited container of %s: %s", slug, error)
             return
         with self._lock:
-            self._removed.add(slug)
+            if self._containers.get(slug) is container:
+                del self._containers[slug]
 
     def _watch_success_markers(self) -> None:
         """Report a running task's success as soon as its process writes its success
