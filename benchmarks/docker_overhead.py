@@ -4,8 +4,11 @@ Uses the synthetic project of ``runner_overhead.py`` (a chain of trivial nodes, 
 edge over the shared volume), builds its image with ``kedro scanflow build`` (needs the
 base image: ``kedro scanflow base-image``), then measures in the same process:
 
-1. a no-op ``docker run`` of the same image (``true``), and one that starts Python
-   (``python -c pass``): what any container-per-node system pays at least;
+1. a no-op ``docker run`` of the same image (``true``) without a network, and one that
+   starts Python (``python -c pass``): what any container-per-node system pays at least.
+   The target is measured against the first. ``docker run --rm IMAGE true`` as typed
+   attaches the container to the engine's default bridge network, which costs more; it
+   is measured too, for reference;
 2. Kedro's in-process ``SequentialRunner`` on the chain;
 3. the local backend (fork server) on the chain;
 4. the Docker backend on the chain (one container per node, prewarmed), and on a chain
@@ -70,15 +73,17 @@ class DockerTimes:
     span: float
 
 
-def time_noop_container(command: list[str], repeats: int) -> float:
-    """Median seconds to create, start, wait for and remove a container of the image."""
+def time_noop_container(command: list[str], repeats: int, network_mode: str = "none") -> float:
+    """Median seconds to create, start, wait for and remove a container of the image;
+    ``network_mode`` ``default`` leaves the engine's default (its bridge network)."""
     from kedro_scanflow.images import docker_client  # noqa: PLC0415
 
     client = docker_client()
+    network = {} if network_mode == "default" else {"network_mode": network_mode}
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
-        client.containers.run(IMAGE, command, remove=True, network_mode="none")
+        client.containers.run(IMAGE, command, remove=True, **network)
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
 
@@ -181,6 +186,7 @@ def main() -> None:
 
         noop_true = time_noop_container(["true"], args.repeats * 2)
         noop_python = time_noop_container(["python", "-c", "pass"], args.repeats * 2)
+        noop_bridge = time_noop_container(["true"], args.repeats * 2, network_mode="default")
         sequential = time_sequential(root, pipeline, args.repeats)
         local = time_local_backend(root, pipeline, args.repeats)
         docker = time_docker_backend(root, pipeline, args.repeats)
@@ -199,6 +205,7 @@ def main() -> None:
         "image_build_s": round(build_s, 1),
         "noop_docker_run_true_s": round(noop_true, 3),
         "noop_docker_run_python_s": round(noop_python, 3),
+        "noop_docker_run_default_network_s": round(noop_bridge, 3),
         "sequential_chain_s": round(sequential, 3),
         "local_chain_s": round(local, 3),
         "docker_chain_s": round(docker.wall, 3),
@@ -209,6 +216,7 @@ def main() -> None:
         "local_overhead_per_node_s": round((local - sequential) / args.nodes, 3),
         "docker_overhead_per_node_s": round(per_node, 3),
         "docker_overhead_above_noop_run_s": round(per_node - noop_true, 3),
+        "docker_overhead_above_default_network_noop_run_s": round(per_node - noop_bridge, 3),
         "docker_fixed_cost_per_run_s": round(docker.wall - docker.span, 3),
         "docker_in_run_per_node_s": round(in_run, 3),
         "docker_in_run_above_noop_run_s": round(in_run - noop_true, 3),
@@ -223,7 +231,9 @@ def main() -> None:
         print(f"{key:<{width}}  {value}")
     print(
         f"\nDocker backend, whole runs: {per_node:.2f} s per node over the SequentialRunner, "
-        f"{per_node - noop_true:+.2f} s against a no-op `docker run` ({noop_true:.2f} s), "
+        f"{per_node - noop_true:+.2f} s against a no-op `docker run` ({noop_true:.2f} s; "
+        f"{per_node - noop_bridge:+.2f} s against one on the default bridge network, "
+        f"{noop_bridge:.2f} s), "
         f"with a fixed cost of {docker.wall - docker.span:.1f} s per run (tracker start, "
         f"clean-up) spread over {args.nodes} nodes. Within a run, a node costs "
         f"{in_run:.2f} s ({in_run - noop_true:+.2f} s against the no-op run; target < 1.0 s "

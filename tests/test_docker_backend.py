@@ -298,6 +298,22 @@ def test_task_containers_are_unprivileged_limited_and_without_the_docker_socket(
     assert not _project_containers(docker_client, docker_project)
 
 
+def test_the_project_image_holds_the_compiled_modules_of_the_project(toy_image, docker_client):
+    """Task containers have a read-only root file system: the project's modules must be
+    compiled in the image, or every task compiles them again."""
+    listing = (
+        "import importlib.util, pathlib\n"
+        "sources = sorted(pathlib.Path('src').rglob('*.py'))\n"
+        "print(len(sources), [str(s) for s in sources\n"
+        "    if not pathlib.Path(importlib.util.cache_from_source(str(s))).is_file()])\n"
+    )
+    output = docker_client.containers.run(
+        toy_image, ["python", "-c", listing], remove=True, network_mode="none", read_only=True
+    )
+    count, missing = output.decode().strip().split(" ", 1)
+    assert int(count) > 0 and missing == "[]", output
+
+
 def test_a_killed_orchestrator_leaves_containers_that_clean_removes(docker_project, docker_client):
     process = docker_project.start_kedro("scanflow", "run", "--backend", "docker", "-p", "slow")
     deadline = time.monotonic() + 300

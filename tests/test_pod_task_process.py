@@ -31,10 +31,14 @@ TASK_COMMAND = (sys.executable, "-m", "kedro_scanflow.tasks")
 
 
 def run_task_process(
-    project, spec: TaskSpec, *extra: str, command: tuple[str, ...] = TASK_COMMAND
+    project,
+    spec: TaskSpec,
+    *extra: str,
+    command: tuple[str, ...] = TASK_COMMAND,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``python -m kedro_scanflow.tasks --spec-env ...``, as a task pod runs it (or
-    ``command`` with the same arguments)."""
+    ``command`` with the same arguments), with ``extra_env`` added to its environment."""
     return subprocess.run(
         [
             *command,
@@ -45,7 +49,7 @@ def run_task_process(
             *extra,
         ],
         cwd=project.path,
-        env=cli_env(**{SPEC_VARIABLE: spec.model_dump_json()}),
+        env=cli_env(**{SPEC_VARIABLE: spec.model_dump_json()}, **(extra_env or {})),
         capture_output=True,
         text=True,
         timeout=300,

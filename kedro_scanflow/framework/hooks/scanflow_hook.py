@@ -14,6 +14,10 @@ As soon as a project context exists, the hook
   (``supervise_pipelines``), replacing any that the registry added with another
   environment's configuration, registers the agent pipelines (``inference.agent``), and
   gives their persisted outputs catalog entries unless the catalog has its own.
+
+The supervision and agent modules (checkers, improvers, labelling) are imported only
+when ``scanflow.yml`` has a ``supervision`` section: every Kedro process of the project
+loads this hook, task processes included, and most of them supervise nothing.
 """
 
 from __future__ import annotations
@@ -26,9 +30,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines as project_pipelines
 from kedro.io import AbstractDataset
 
-from kedro_scanflow.agent.agent_pipeline import agent_pipelines_of, loadable_pipeline_names
 from kedro_scanflow.config import load_scanflow_config
-from kedro_scanflow.supervision.supervised_pipelines import special_nodes_of, supervise_pipelines
 from kedro_scanflow.tasks.task_process import RUN_ID_VARIABLE
 from kedro_scanflow.tracking.tracking_uri import (
     keep_kedro_mlflow_in_task_run,
@@ -79,8 +81,13 @@ class ScanflowHook:
     @hook_impl
     def after_catalog_created(self, catalog: CatalogProtocol) -> None:
         """Give the special nodes' persisted outputs their default catalog entries."""
-        if self.config is None:
+        if self.config is None or not self.config.supervision:
             return
+        from kedro_scanflow.agent.agent_pipeline import agent_pipelines_of  # noqa: PLC0415
+        from kedro_scanflow.supervision.supervised_pipelines import (  # noqa: PLC0415
+            special_nodes_of,
+        )
+
         specials = special_nodes_of(self.config)
         entries = [special.datasets for special in specials.values()]
         entries += [
@@ -100,6 +107,8 @@ def _request_loadable_pipelines() -> None:
     ``KedroSession.run`` records the requested pipelines just before the context is
     created and loads them on first access, which happens after this hook.
     """
+    from kedro_scanflow.agent.agent_pipeline import loadable_pipeline_names  # noqa: PLC0415
+
     requested = getattr(project_pipelines, "_requested_pipelines", None)
     loadable = loadable_pipeline_names(requested)
     if loadable != requested:
@@ -108,6 +117,10 @@ def _request_loadable_pipelines() -> None:
 
 def _supervise_project_pipelines(config: ScanflowConfig) -> None:
     """Replace the supervised pipelines of the project's registry by their supervised form."""
+    from kedro_scanflow.supervision.supervised_pipelines import (  # noqa: PLC0415
+        supervise_pipelines,
+    )
+
     current = dict(project_pipelines.items())
     for name, pipeline in supervise_pipelines(current, config, strict=False, replace=True).items():
         if pipeline is not current.get(name):
