@@ -23,9 +23,13 @@ base image: ``kedro scanflow base-image``), then measures in the same process:
 6. the machine's busy CPU time during the Docker runs, per node: on a small machine a
    chain of containers is bound by it, since every container pays for its interpreter.
 
+Measures 1 to 4 are taken in rounds, one of each per round, and each overhead is worked
+out within its round before the median is taken: on a shared machine a slow spell then
+falls on a Docker run and on the baselines it is compared with alike.
+
 Run from the repository root::
 
-    .venv/bin/python benchmarks/docker_overhead.py [--nodes 10] [--repeats 3] [--json out.json]
+    .venv/bin/python benchmarks/docker_overhead.py [--nodes 10] [--repeats 5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from runner_overhead import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from kedro_scanflow.runs.run_directory import RunDirectory
 
@@ -71,6 +75,43 @@ class DockerTimes:
     wall: float
     cpu: float
     span: float
+
+
+@dataclass(frozen=True)
+class Round:
+    """One of each measurement, taken one after the other."""
+
+    noop_true: float
+    noop_python: float
+    noop_bridge: float
+    sequential: float
+    local: float
+    docker: DockerTimes
+    docker_half: DockerTimes
+
+    def per_node(self, nodes: int) -> float:
+        """Seconds per node of a whole Docker run over the SequentialRunner."""
+        return (self.docker.wall - self.sequential) / nodes
+
+    def in_run(self, nodes: int) -> float:
+        """Seconds one more node adds within a Docker run, its own work left out."""
+        half = nodes // 2
+        spans = self.docker.span - self.docker_half.span
+        return spans / (nodes - half) - self.sequential / nodes
+
+
+def measure_round(root: Path, nodes: int) -> Round:
+    """The baselines and the Docker runs of one round (two samples of each no-op run)."""
+    pipeline = "chain" if nodes == 20 else f"chain{nodes}"
+    return Round(
+        noop_true=time_noop_container(["true"], 2),
+        noop_python=time_noop_container(["python", "-c", "pass"], 2),
+        noop_bridge=time_noop_container(["true"], 2, network_mode="default"),
+        sequential=time_sequential(root, pipeline, 1),
+        local=time_local_backend(root, pipeline, 1),
+        docker=time_docker_backend(root, pipeline, 1),
+        docker_half=time_docker_backend(root, f"chain{nodes // 2}", 1),
+    )
 
 
 def time_noop_container(command: list[str], repeats: int, network_mode: str = "none") -> float:
@@ -159,7 +200,7 @@ def shared_tracker(root: Path, kedro: str, env: dict[str, str]) -> Iterator[None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=10, help="Chain length (even, at most 20).")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="Rounds of measurements.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.nodes % 2 or not 2 <= args.nodes <= 20:
@@ -184,42 +225,53 @@ def main() -> None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
         time_docker_backend(root, pipeline, 1)  # warm-up: tracker volume, page cache
 
-        noop_true = time_noop_container(["true"], args.repeats * 2)
-        noop_python = time_noop_container(["python", "-c", "pass"], args.repeats * 2)
-        noop_bridge = time_noop_container(["true"], args.repeats * 2, network_mode="default")
-        sequential = time_sequential(root, pipeline, args.repeats)
-        local = time_local_backend(root, pipeline, args.repeats)
-        docker = time_docker_backend(root, pipeline, args.repeats)
-        docker_half = time_docker_backend(root, f"chain{half}", args.repeats)
+        rounds = [measure_round(root, args.nodes) for _ in range(args.repeats)]
         with shared_tracker(root, kedro, env):
             shared = time_docker_backend(root, pipeline, args.repeats)
         _end_leftover_mlflow_runs()
 
-    node_work = sequential / args.nodes
-    per_node = (docker.wall - sequential) / args.nodes
-    in_run = (docker.span - docker_half.span) / (args.nodes - half) - node_work
+    def median(measure: Callable[[Round], float]) -> float:
+        return statistics.median(measure(r) for r in rounds)
+
+    noop_true, noop_bridge = median(lambda r: r.noop_true), median(lambda r: r.noop_bridge)
+    sequential = median(lambda r: r.sequential)
+    docker = DockerTimes(
+        median(lambda r: r.docker.wall),
+        median(lambda r: r.docker.cpu),
+        median(lambda r: r.docker.span),
+    )
+    per_node = median(lambda r: r.per_node(args.nodes))
+    in_run = median(lambda r: r.in_run(args.nodes))
+    above_noop = median(lambda r: r.per_node(args.nodes) - r.noop_true)
+    above_bridge = median(lambda r: r.per_node(args.nodes) - r.noop_bridge)
+    in_run_above_noop = median(lambda r: r.in_run(args.nodes) - r.noop_true)
     results = {
         "cpu_count": os.cpu_count(),
         "nodes": args.nodes,
         "repeats": args.repeats,
         "image_build_s": round(build_s, 1),
         "noop_docker_run_true_s": round(noop_true, 3),
-        "noop_docker_run_python_s": round(noop_python, 3),
+        "noop_docker_run_python_s": round(median(lambda r: r.noop_python), 3),
         "noop_docker_run_default_network_s": round(noop_bridge, 3),
         "sequential_chain_s": round(sequential, 3),
-        "local_chain_s": round(local, 3),
+        "local_chain_s": round(median(lambda r: r.local), 3),
         "docker_chain_s": round(docker.wall, 3),
         "docker_chain_task_span_s": round(docker.span, 3),
-        "docker_half_chain_s": round(docker_half.wall, 3),
-        "docker_half_chain_task_span_s": round(docker_half.span, 3),
+        "docker_half_chain_s": round(median(lambda r: r.docker_half.wall), 3),
+        "docker_half_chain_task_span_s": round(median(lambda r: r.docker_half.span), 3),
         "docker_busy_cpu_per_node_s": round(docker.cpu / args.nodes, 3),
-        "local_overhead_per_node_s": round((local - sequential) / args.nodes, 3),
+        "local_overhead_per_node_s": round(
+            median(lambda r: (r.local - r.sequential) / args.nodes), 3
+        ),
         "docker_overhead_per_node_s": round(per_node, 3),
-        "docker_overhead_above_noop_run_s": round(per_node - noop_true, 3),
-        "docker_overhead_above_default_network_noop_run_s": round(per_node - noop_bridge, 3),
-        "docker_fixed_cost_per_run_s": round(docker.wall - docker.span, 3),
+        "docker_overhead_above_noop_run_s": round(above_noop, 3),
+        "docker_overhead_above_noop_run_by_round_s": [
+            round(r.per_node(args.nodes) - r.noop_true, 3) for r in rounds
+        ],
+        "docker_overhead_above_default_network_noop_run_s": round(above_bridge, 3),
+        "docker_fixed_cost_per_run_s": round(median(lambda r: r.docker.wall - r.docker.span), 3),
         "docker_in_run_per_node_s": round(in_run, 3),
-        "docker_in_run_above_noop_run_s": round(in_run - noop_true, 3),
+        "docker_in_run_above_noop_run_s": round(in_run_above_noop, 3),
         "shared_tracker_docker_chain_s": round(shared.wall, 3),
         "shared_tracker_fixed_cost_per_run_s": round(shared.wall - shared.span, 3),
         "shared_tracker_overhead_above_noop_run_s": round(
@@ -229,19 +281,20 @@ def main() -> None:
     width = max(len(key) for key in results)
     for key, value in results.items():
         print(f"{key:<{width}}  {value}")
+    shared_per_node = (shared.wall - sequential) / args.nodes
     print(
         f"\nDocker backend, whole runs: {per_node:.2f} s per node over the SequentialRunner, "
-        f"{per_node - noop_true:+.2f} s against a no-op `docker run` ({noop_true:.2f} s; "
-        f"{per_node - noop_bridge:+.2f} s against one on the default bridge network, "
-        f"{noop_bridge:.2f} s), "
-        f"with a fixed cost of {docker.wall - docker.span:.1f} s per run (tracker start, "
-        f"clean-up) spread over {args.nodes} nodes. Within a run, a node costs "
-        f"{in_run:.2f} s ({in_run - noop_true:+.2f} s against the no-op run; target < 1.0 s "
-        f"above it). The machine was busy {docker.cpu / args.nodes:.2f} CPU-s per node on "
-        f"{os.cpu_count()} cores. With `kedro scanflow tracker` serving, runs join its "
-        f"tracker: {(shared.wall - sequential) / args.nodes:.2f} s per node "
-        f"({(shared.wall - sequential) / args.nodes - noop_true:+.2f} s against the no-op "
-        f"run), a fixed cost of {shared.wall - shared.span:.1f} s per run."
+        f"{above_noop:+.2f} s against a no-op `docker run` ({noop_true:.2f} s; "
+        f"{above_bridge:+.2f} s against one on the default bridge network, "
+        f"{noop_bridge:.2f} s), with a fixed cost of "
+        f"{results['docker_fixed_cost_per_run_s']:.1f} s per run (tracker start, clean-up) "
+        f"spread over {args.nodes} nodes; medians of per-round differences. Within a run, a "
+        f"node costs {in_run:.2f} s ({in_run_above_noop:+.2f} s against the no-op run; "
+        f"target < 1.0 s above it). The machine was busy {docker.cpu / args.nodes:.2f} "
+        f"CPU-s per node on {os.cpu_count()} cores. With `kedro scanflow tracker` serving, "
+        f"runs join its tracker: {shared_per_node:.2f} s per node "
+        f"({shared_per_node - noop_true:+.2f} s against the no-op run), a fixed cost of "
+        f"{shared.wall - shared.span:.1f} s per run."
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
