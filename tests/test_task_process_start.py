@@ -1,12 +1,14 @@
-"""What a task process loads before its task, and in which order. Every task container
-pays for it, so a chain of containers pays for it once per node. Each case runs in a
-fresh interpreter, as a task does."""
+"""What a task process loads before its task, in which order, and what it prints while
+it does. Every task container pays for it and prints it, so a chain of containers does
+so once per node. Each case runs in a fresh interpreter, as a task does."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+
+import pytest
 
 from kedro_scanflow.runs.run_directory import RunDirectory
 from kedro_scanflow.runs.run_request import RunRequest
@@ -38,6 +40,32 @@ def test_a_task_process_loads_the_project_settings_before_mlflow(toy_project, tm
     assert (run.volume / "numbers.pkl").is_file()
     loaded = [json.loads(line) for line in probe.read_text().splitlines()]
     assert loaded[0] == [], f"settings loaded after {loaded[0]}"
+
+
+@pytest.mark.parametrize("project_logging", [False, True], ids=["task-logging", "rich"])
+def test_a_task_log_does_not_repeat_warnings_about_the_plugins(toy_project, project_logging):
+    """MLflow warns, when kedro-mlflow's hook is imported, that kedro-mlflow's pipeline
+    model has no type hints: nothing a project can act on, in every task's log. With a
+    project's Rich handler, warnings go through logging instead."""
+    if project_logging:
+        (toy_project.path / "conf" / "logging.yml").write_text(
+            "version: 1\n"
+            "disable_existing_loggers: False\n"
+            "handlers:\n"
+            "  rich: {class: kedro.logging.RichHandler}\n"
+            "loggers:\n"
+            "  kedro: {level: INFO}\n"
+            "root: {handlers: [rich]}\n"
+        )
+    run = RunDirectory.create(toy_project.runs_root(), RunRequest(pipelines=["numbers"]))
+    spec = toy_spec(run, toy_project, "load-numbers", "load_numbers", {"numbers": "numbers.pkl"})
+
+    done = run_task_process(toy_project, spec)
+
+    assert done.returncode == 0, done.stderr
+    assert "Running node: load_numbers" in done.stderr
+    assert "Add type hints" not in done.stderr + done.stdout
+    assert "register_new_resolver" not in done.stderr + done.stdout
 
 
 def test_a_project_without_supervision_does_not_load_the_special_nodes(toy_project):

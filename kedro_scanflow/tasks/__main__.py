@@ -55,9 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--await-spec waits for a spec file: it needs --spec PATH")
 
     from kedro_scanflow.heap_freeze import collection_paused  # noqa: PLC0415
-    from kedro_scanflow.tasks.task_logging import plain_logging_unless_configured  # noqa: PLC0415
+    from kedro_scanflow.tasks.task_logging import (  # noqa: PLC0415
+        plain_logging_unless_configured,
+        quiet_repeated_warnings,
+    )
 
     plain_logging_unless_configured()  # before Kedro's settings are imported
+    quiet_repeated_warnings()  # before the plugins' hooks are imported
 
     # Kedro, MLflow and the project load with garbage collection paused, and what they
     # loaded is frozen: about a fifth of the start-up CPU (see collection_paused).

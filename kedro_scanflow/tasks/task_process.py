@@ -14,14 +14,13 @@ import os
 import signal
 import time
 import traceback
-import warnings
 from pathlib import Path
 from time import perf_counter
 from types import FrameType
 from typing import Any
 
 from kedro_scanflow.runs.run_directory import RunDirectory, TaskFailure
-from kedro_scanflow.tasks.task_logging import use_plain_log_output
+from kedro_scanflow.tasks.task_logging import quiet_repeated_warnings, use_plain_log_output
 from kedro_scanflow.tasks.task_runner import ScanflowTaskRunner, TaskObserver
 from kedro_scanflow.tasks.task_spec import TaskSpec
 
@@ -86,7 +85,7 @@ def quiet_expected_task_warnings() -> None:
         "kedro_viz.integrations.kedro.run_hooks",
     ):
         logging.getLogger(name).addFilter(expected)
-    warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
+    quiet_repeated_warnings()
 
 
 def run_task(spec: TaskSpec, project_path: Path, own_interpreter: bool = False) -> int:
