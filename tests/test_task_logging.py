@@ -25,6 +25,18 @@ TASK_START = (
 )
 
 
+#: A project's own logging configuration with Kedro's Rich handler.
+RICH_PROJECT_LOGGING = (
+    "version: 1\n"
+    "disable_existing_loggers: False\n"
+    "handlers:\n"
+    "  rich: {class: kedro.logging.RichHandler}\n"
+    "loggers:\n"
+    "  kedro: {level: INFO}\n"
+    "root: {handlers: [rich]}\n"
+)
+
+
 def start_task_interpreter(cwd, **environment: str) -> subprocess.CompletedProcess[str]:
     env = cli_env(**environment)
     if "KEDRO_LOGGING_CONFIG" not in environment:
@@ -50,15 +62,7 @@ def test_a_task_logs_plain_lines_without_loading_rich(tmp_path):
 
 def test_a_project_logging_configuration_is_kept_and_rich_boxes_become_lines(tmp_path):
     (tmp_path / "conf").mkdir()
-    (tmp_path / "conf" / "logging.yml").write_text(
-        "version: 1\n"
-        "disable_existing_loggers: False\n"
-        "handlers:\n"
-        "  rich: {class: kedro.logging.RichHandler}\n"
-        "loggers:\n"
-        "  kedro: {level: INFO}\n"
-        "root: {handlers: [rich]}\n"
-    )
+    (tmp_path / "conf" / "logging.yml").write_text(RICH_PROJECT_LOGGING)
     started = start_task_interpreter(tmp_path)
     assert "task configuration: False" in started.stdout
     assert "rich loaded: True" in started.stdout, "the project's handler was configured"

@@ -15,6 +15,7 @@ from kedro_scanflow.runs.run_request import RunRequest
 
 from .conftest import cli_env
 from .test_pod_task_process import run_task_process, toy_spec
+from .test_task_logging import RICH_PROJECT_LOGGING
 
 SETTINGS_PROBE = """
 import json as _json, os as _os, sys as _sys
@@ -48,15 +49,7 @@ def test_a_task_log_does_not_repeat_warnings_about_the_plugins(toy_project, proj
     model has no type hints: nothing a project can act on, in every task's log. With a
     project's Rich handler, warnings go through logging instead."""
     if project_logging:
-        (toy_project.path / "conf" / "logging.yml").write_text(
-            "version: 1\n"
-            "disable_existing_loggers: False\n"
-            "handlers:\n"
-            "  rich: {class: kedro.logging.RichHandler}\n"
-            "loggers:\n"
-            "  kedro: {level: INFO}\n"
-            "root: {handlers: [rich]}\n"
-        )
+        (toy_project.path / "conf" / "logging.yml").write_text(RICH_PROJECT_LOGGING)
     run = RunDirectory.create(toy_project.runs_root(), RunRequest(pipelines=["numbers"]))
     spec = toy_spec(run, toy_project, "load-numbers", "load_numbers", {"numbers": "numbers.pkl"})
 
