@@ -12,8 +12,8 @@ tracebacks over several lines: hard to read once prefixed, and hard to grep.
   about 0.05 CPU-seconds less per task.
 - :func:`use_plain_log_output` swaps any Rich handler that is configured all the same (a
   project's own configuration, a task forked by the local fork server) for a plain one.
-- :func:`quiet_repeated_warnings` silences warnings that the orchestrator shows once and
-  every task would repeat.
+- :func:`quiet_repeated_warnings` leaves out warnings that are not about the project and
+  that every task would repeat.
 """
 
 from __future__ import annotations
