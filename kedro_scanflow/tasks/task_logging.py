@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from typing import TextIO
 
 #: The environment variable Kedro reads its logging configuration's path from.
@@ -36,12 +35,12 @@ LOGGING_CONFIG_VARIABLE = "KEDRO_LOGGING_CONFIG"
 TASK_LOGGING_CONFIG = Path(__file__).with_name("task_logging.yml")
 PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 #: Warnings that are not about the project, which every task would repeat in its log
-#: (searched for in the message): Kedro's resolver API, which kedro-mlflow calls, and
+#: (parts of their messages): Kedro's resolver API, which kedro-mlflow calls, and
 #: kedro-mlflow's own pipeline model, imported with its hook, whose ``predict`` has no
 #: type hints.
 REPEATED_WARNINGS = (
-    r"register_new_resolver\(\) is deprecated",
-    r"Add type hints to the `predict` method",
+    "register_new_resolver() is deprecated",
+    "Add type hints to the `predict` method",
 )
 
 
@@ -84,6 +83,24 @@ def use_plain_log_output() -> None:
                 target.addHandler(plain)
 
 
+class MessageFilter(logging.Filter):
+    """Drops the records whose message contains one of ``parts``."""
+
+    def __init__(self, parts: Iterable[str]) -> None:
+        super().__init__()
+        self.parts = tuple(parts)
+
+    def matches(self, message: str) -> bool:
+        """Whether ``message`` contains one of the parts."""
+        return any(part in message for part in self.parts)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.matches(record.getMessage())
+
+
+_REPEATED = MessageFilter(REPEATED_WARNINGS)
+
+
 def quiet_repeated_warnings() -> None:
     """Keep :data:`REPEATED_WARNINGS` out of the task's output; call it before Kedro loads
     the plugins' hooks.
@@ -98,15 +115,10 @@ def quiet_repeated_warnings() -> None:
         return
     _show_before_quieting = warnings.showwarning
     warnings.showwarning = _show_unless_repeated
-    logging.getLogger("py.warnings").addFilter(_RepeatedWarnings())
+    logging.getLogger("py.warnings").addFilter(_REPEATED)
 
 
-_REPEATED = [re.compile(message) for message in REPEATED_WARNINGS]
 _show_before_quieting: Callable[..., None] | None = None
-
-
-def _is_repeated(text: str) -> bool:
-    return any(pattern.search(text) for pattern in _REPEATED)
 
 
 def _show_unless_repeated(
@@ -117,14 +129,7 @@ def _show_unless_repeated(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    if _is_repeated(str(message)):
+    if _REPEATED.matches(str(message)):
         return
     assert _show_before_quieting is not None
     _show_before_quieting(message, category, filename, lineno, file, line)
-
-
-class _RepeatedWarnings(logging.Filter):
-    """Drops :data:`REPEATED_WARNINGS` logged by ``logging.captureWarnings``."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not _is_repeated(record.getMessage())

@@ -20,7 +20,11 @@ from types import FrameType
 from typing import Any
 
 from kedro_scanflow.runs.run_directory import RunDirectory, TaskFailure
-from kedro_scanflow.tasks.task_logging import quiet_repeated_warnings, use_plain_log_output
+from kedro_scanflow.tasks.task_logging import (
+    MessageFilter,
+    quiet_repeated_warnings,
+    use_plain_log_output,
+)
 from kedro_scanflow.tasks.task_runner import ScanflowTaskRunner, TaskObserver
 from kedro_scanflow.tasks.task_spec import TaskSpec
 
@@ -59,27 +63,21 @@ def install_termination_handler() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-class _ExpectedInTasks(logging.Filter):
-    """Drops warnings that plugins print because a task is a partial run inside an MLflow
-    run it did not open: true in every task, by design, and not actionable."""
-
-    _MESSAGES = (
-        "is already active. Configuration is inferred from the environment",
-        "mlflow_config.",
-        "was already active (run_id=",
-        "was already opened before launching 'kedro run' so it is not closed",
-        "Workflow tracking is disabled during partial pipeline runs",
-    )
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(expected in message for expected in self._MESSAGES)
+#: What plugins log because a task is a partial run inside an MLflow run it did not open:
+#: true in every task, by design, and not actionable (parts of the messages).
+EXPECTED_IN_TASKS = (
+    "is already active. Configuration is inferred from the environment",
+    "mlflow_config.",
+    "was already active (run_id=",
+    "was already opened before launching 'kedro run' so it is not closed",
+    "Workflow tracking is disabled during partial pipeline runs",
+)
 
 
 def quiet_expected_task_warnings() -> None:
-    """Install :class:`_ExpectedInTasks` and silence warnings the orchestrator already
-    showed once (every task would otherwise repeat them)."""
-    expected = _ExpectedInTasks()
+    """Drop :data:`EXPECTED_IN_TASKS` from the plugins' logs and the warnings every task
+    would repeat (:func:`quiet_repeated_warnings`)."""
+    expected = MessageFilter(EXPECTED_IN_TASKS)
     for name in (
         "kedro_mlflow.framework.hooks.mlflow_hook",
         "kedro_viz.integrations.kedro.run_hooks",
