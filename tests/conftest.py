@@ -153,6 +153,25 @@ def wait_for_tracker(uri: str, server: subprocess.Popen[Any], timeout: float = 1
             time.sleep(0.1)
 
 
+@pytest.fixture
+def tracking_server(tmp_path: Path) -> Iterator[str]:
+    """A real MLflow tracking server on loopback, as Scanflow's trackers run it (sqlite
+    store, proxied artifacts, one process)."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        tracking_server_command(tmp_path, port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_tracker(uri, server)
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 _MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 

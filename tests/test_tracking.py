@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
@@ -12,8 +10,6 @@ from kedro_scanflow.pipeline.task_plan import Task
 from kedro_scanflow.tracking import TrackerQuery, WorkflowTracker
 from kedro_scanflow.tracking.model_registry import ModelRegistry
 from kedro_scanflow.tracking.tracking_uri import TrackingTarget
-
-from .conftest import free_port, tracking_server_command, wait_for_tracker
 
 
 @pytest.fixture(scope="module")
@@ -116,25 +112,6 @@ def test_the_registry_promotes_only_better_models_and_keeps_history(target):
     assert str(registry.version_by_alias("digits").version) == str(versions[2])
     assert registry.history("digits") == [str(versions[0]), str(versions[2])]
     assert registry.version_by_alias("unknown-model") is None
-
-
-@pytest.fixture
-def tracking_server(tmp_path):
-    """A real MLflow tracking server on loopback, as Scanflow's trackers run it (sqlite
-    store, proxied artifacts, one process)."""
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        tracking_server_command(tmp_path, port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_tracker(uri, server)
-        yield uri
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_logged_models_register_through_a_tracking_server(tracking_server, monkeypatch):

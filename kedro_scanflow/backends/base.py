@@ -61,6 +61,10 @@ class BackendContext:
     conf_source: str | None = None
     """``--conf-source``: the configuration the run reads instead of the project's
     ``conf/`` (an absolute path, or a remote URL)."""
+    mlflow_on_demand: bool = False
+    """Whether task processes may leave MLflow unloaded until their task uses it: the
+    project does not use kedro-mlflow and supervises nothing
+    (:func:`~kedro_scanflow.tasks.mlflow_on_demand.tasks_may_defer_mlflow`)."""
 
 
 class AbstractBackend(ABC):

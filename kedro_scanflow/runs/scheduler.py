@@ -15,7 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from kedro_scanflow.runs.run_directory import TaskFailure, TaskState, TaskStatus, utc_now
-from kedro_scanflow.tracking.workflow_tracker import TAG_BACKEND, TAG_RUN_ID
+from kedro_scanflow.tracking.run_tags import TAG_BACKEND, TAG_RUN_ID
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from kedro_scanflow.pipeline.task_plan import Task, TaskPlan
     from kedro_scanflow.runs.run_directory import RunDirectory
     from kedro_scanflow.tasks.task_spec import TaskSpec
-    from kedro_scanflow.tracking.workflow_tracker import WorkflowTracker
+    from kedro_scanflow.tracking.run_tags import WorkflowTracker
 
 logger = logging.getLogger(__name__)
 

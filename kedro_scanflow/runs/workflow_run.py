@@ -35,15 +35,16 @@ from kedro_scanflow.runs.run_directory import (
 )
 from kedro_scanflow.runs.run_reporter import RunReporter
 from kedro_scanflow.runs.scheduler import ScheduleOutcome, Scheduler
+from kedro_scanflow.tasks.mlflow_on_demand import tasks_may_defer_mlflow
 from kedro_scanflow.tasks.task_spec import TaskSpec, TrackingSpec
-from kedro_scanflow.tracking.tracking_uri import TrackingTarget, resolve_tracking_target
-from kedro_scanflow.tracking.workflow_tracker import (
+from kedro_scanflow.tracking.run_tags import (
     TAG_BACKEND,
     TAG_PIPELINES,
     TAG_RESUMED_FROM,
     TAG_RUN_ID,
-    WorkflowTracker,
 )
+from kedro_scanflow.tracking.tracking_uri import TrackingTarget, resolve_tracking_target
+from kedro_scanflow.tracking.workflow_tracker import WorkflowTracker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -273,6 +274,7 @@ def _execute(
             tracking=prepared.tracking,
             keep=request.keep,
             conf_source=request.conf_source,
+            mlflow_on_demand=tasks_may_defer_mlflow(prepared.context.config_loader, config),
         )
     )
     already_done = (

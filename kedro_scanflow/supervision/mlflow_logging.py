@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kedro_scanflow.tracking.workflow_tracker import flatten_params
+from kedro_scanflow.tracking.run_tags import flatten_params
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -18,7 +18,7 @@ from kedro_scanflow.config.supervision_config import PlannerOptions
 from kedro_scanflow.improvers import Improvement
 from kedro_scanflow.tasks.task_process import RUN_ID_VARIABLE
 from kedro_scanflow.tracking.model_registry import ModelRegistry
-from kedro_scanflow.tracking.workflow_tracker import TAG_RUN_ID
+from kedro_scanflow.tracking.run_tags import TAG_RUN_ID
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -32,13 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent-run-file", required=True, type=Path)
     args = parser.parse_args(argv)
 
-    from kedro_scanflow.tracking.tracking_uri import TrackingTarget  # noqa: PLC0415
-    from kedro_scanflow.tracking.workflow_tracker import (  # noqa: PLC0415
+    from kedro_scanflow.tracking.run_tags import (  # noqa: PLC0415
         TAG_BACKEND,
         TAG_PIPELINES,
         TAG_RUN_ID,
-        WorkflowTracker,
     )
+    from kedro_scanflow.tracking.tracking_uri import TrackingTarget  # noqa: PLC0415
+    from kedro_scanflow.tracking.workflow_tracker import WorkflowTracker  # noqa: PLC0415
 
     tracker = WorkflowTracker(TrackingTarget(args.tracking_uri, args.experiment, None, "compose"))
     if args.action == "start":

@@ -4,7 +4,9 @@ A task process opens its MLflow run (created by the orchestrator), runs its node
 Kedro session with :class:`ScanflowTaskRunner`, and reports: exit code 0 on success;
 on failure a ``failure.json`` that names the node, a FAILED MLflow run and a non-zero
 exit code. The same function serves a forked child of the local fork server, a fresh
-interpreter (``python -m kedro_scanflow.tasks``), a container and a pod.
+interpreter (``python -m kedro_scanflow.tasks``), a container and a pod. With MLflow on
+demand (:mod:`~kedro_scanflow.tasks.mlflow_on_demand`) the run opens only if something
+imports MLflow, and otherwise ends over MLflow's REST API.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -86,7 +89,12 @@ def quiet_expected_task_warnings() -> None:
     quiet_repeated_warnings()
 
 
-def run_task(spec: TaskSpec, project_path: Path, own_interpreter: bool = False) -> int:
+def run_task(
+    spec: TaskSpec,
+    project_path: Path,
+    own_interpreter: bool = False,
+    mlflow_on_demand: bool = False,
+) -> int:
     """Run one task in this process and return its exit code.
 
     Args:
@@ -94,9 +102,20 @@ def run_task(spec: TaskSpec, project_path: Path, own_interpreter: bool = False) 
         project_path: Root of the Kedro project, already bootstrapped in this process.
         own_interpreter: This process was started for this task (``python -m
             kedro_scanflow.tasks``), not forked from a process with MLflow state.
+        mlflow_on_demand: Leave MLflow unloaded unless the task imports it (see
+            :mod:`~kedro_scanflow.tasks.mlflow_on_demand`), when the task logs to a
+            tracking server in a run the orchestrator created.
     """
-    import mlflow  # noqa: PLC0415 - imported once in the fork server, lazily elsewhere
     from kedro.framework.session import KedroSession  # noqa: PLC0415
+
+    tracking = spec.tracking
+    on_demand = (
+        mlflow_on_demand
+        and tracking is not None
+        and tracking.run_id is not None
+        and tracking.uri.startswith(("http://", "https://"))
+        and "mlflow" not in sys.modules
+    )
 
     use_plain_log_output()
     quiet_expected_task_warnings()
@@ -106,7 +125,11 @@ def run_task(spec: TaskSpec, project_path: Path, own_interpreter: bool = False) 
     observer = TaskObserver()
     started = perf_counter()
     try:
-        if spec.tracking is not None:
+        if on_demand:
+            _open_run_on_demand(spec)
+        elif tracking is not None:
+            import mlflow  # noqa: PLC0415 - imported once in the fork server, lazily elsewhere
+
             _open_mlflow_run(mlflow, spec, project_path, own_interpreter)
         runner = ScanflowTaskRunner(run_directory.volume, spec.shared_datasets, observer)
         logger.info("Task %s: running %s", spec.slug, ", ".join(spec.nodes))
@@ -136,11 +159,11 @@ def run_task(spec: TaskSpec, project_path: Path, own_interpreter: bool = False) 
         logger.error(
             "Task %s failed in node %s: %s: %s", spec.slug, node, type(error).__name__, error
         )
-        _end_mlflow_run(mlflow, observer, perf_counter() - started, "FAILED")
+        _end_task_run(spec, observer, perf_counter() - started, "FAILED")
         if isinstance(error, (TaskTerminated, KeyboardInterrupt)):
             return EXIT_TERMINATED
         return EXIT_FAILED
-    _end_mlflow_run(mlflow, observer, perf_counter() - started, "FINISHED")
+    _end_task_run(spec, observer, perf_counter() - started, "FINISHED")
     logger.info("Task %s completed in %.2f s", spec.slug, perf_counter() - started)
     return 0
 
@@ -192,6 +215,48 @@ def _open_mlflow_run(
         )
 
 
+def _open_run_on_demand(spec: TaskSpec) -> None:
+    """Point MLflow at the task's run without loading it: whatever imports MLflow in this
+    process finds the run active (:func:`~kedro_scanflow.tasks.mlflow_on_demand.open_run_on_import`)."""
+    from kedro_scanflow.tasks.mlflow_on_demand import open_run_on_import  # noqa: PLC0415
+
+    tracking = spec.tracking
+    assert tracking is not None and tracking.run_id is not None
+    os.environ["MLFLOW_TRACKING_URI"] = tracking.uri
+    if tracking.experiment_id is not None:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = tracking.experiment_id
+    open_run_on_import(tracking.run_id)
+
+
+def _end_task_run(spec: TaskSpec, observer: TaskObserver, duration: float, status: str) -> None:
+    """End the task's run with what the observer collected: through MLflow when this
+    process loaded it, else over MLflow's REST API (a task with MLflow on demand whose
+    nodes never imported it)."""
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        _end_mlflow_run(mlflow, observer, duration, status)
+    elif spec.tracking is not None and spec.tracking.run_id is not None:
+        _end_run_over_rest(spec.tracking.uri, spec.tracking.run_id, observer, duration, status)
+
+
+def _end_run_over_rest(
+    uri: str, run_id: str, observer: TaskObserver, duration: float, status: str
+) -> None:
+    """:func:`_end_mlflow_run` for a process without MLflow: one batch, then the status."""
+    from kedro_scanflow.tracking.rest_run_log import RestRunLog  # noqa: PLC0415
+    from kedro_scanflow.tracking.run_tags import process_identity  # noqa: PLC0415
+
+    metrics = [("task_duration_s", duration, 0)] + [
+        ("node_duration_s", seconds, step)
+        for step, (_, seconds) in enumerate(observer.node_durations)
+    ]
+    run_log = RestRunLog(uri)
+    try:
+        run_log.log_batch(run_id, metrics, observer.params, process_identity())
+    finally:
+        run_log.end_run(run_id, status)
+
+
 def _end_mlflow_run(mlflow: Any, observer: TaskObserver, duration: float, status: str) -> None:
     """Write what the observer collected and where the task ran (pid, host, container) in
     one batch, then end the run with ``status``.
@@ -206,7 +271,7 @@ def _end_mlflow_run(mlflow: Any, observer: TaskObserver, duration: float, status
     """
     from mlflow.entities import Metric, Param, RunTag  # noqa: PLC0415
 
-    from kedro_scanflow.tracking.workflow_tracker import process_identity  # noqa: PLC0415
+    from kedro_scanflow.tracking.run_tags import process_identity  # noqa: PLC0415
 
     active = mlflow.active_run()
     if active is None:

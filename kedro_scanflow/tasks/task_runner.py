@@ -15,7 +15,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.runner import SequentialRunner
 
 from kedro_scanflow.io.shared_volume_dataset import SharedVolumeDataset
-from kedro_scanflow.tracking.workflow_tracker import flatten_params
+from kedro_scanflow.tracking.run_tags import flatten_params
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

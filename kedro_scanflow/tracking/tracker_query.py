@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from kedro_scanflow.tracking.workflow_tracker import (
+from kedro_scanflow.tracking.run_tags import (
     KIND_TASK,
     KIND_WORKFLOW,
     TAG_KIND,

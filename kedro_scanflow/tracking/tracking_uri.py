@@ -56,7 +56,7 @@ def resolve_tracking_target(
     Raises:
         TrackingConfigError: When the URI is a plain file store, which MLflow 3 refuses.
     """
-    mlflow_yml = _kedro_mlflow_settings(config_loader)
+    mlflow_yml = kedro_mlflow_settings(config_loader)
     server = mlflow_yml.get("server") or {}
     experiment_conf = (mlflow_yml.get("tracking") or {}).get("experiment") or {}
     if os.environ.get(OVERRIDE_VARIABLE):
@@ -110,7 +110,7 @@ def override_kedro_mlflow_uri(config_loader: AbstractConfigLoader) -> None:
     uri = os.environ.get(OVERRIDE_VARIABLE)
     if not uri:
         return
-    settings = _kedro_mlflow_settings(config_loader)
+    settings = kedro_mlflow_settings(config_loader)
     server = dict(settings.get("server") or {})
     server["mlflow_tracking_uri"] = uri
     config_loader["mlflow"] = {**settings, "server": server}
@@ -127,13 +127,13 @@ def keep_kedro_mlflow_in_task_run(config_loader: AbstractConfigLoader) -> None:
     nodes run one after the other in its main thread, where the run is already active:
     without ``nested`` the hook finds it so and sends nothing.
     """
-    settings = _kedro_mlflow_settings(config_loader)
+    settings = kedro_mlflow_settings(config_loader)
     tracking = dict(settings.get("tracking") or {})
     tracking["run"] = {**(tracking.get("run") or {}), "nested": False}
     config_loader["mlflow"] = {**settings, "tracking": tracking}
 
 
-def _kedro_mlflow_settings(config_loader: AbstractConfigLoader) -> dict[str, Any]:
+def kedro_mlflow_settings(config_loader: AbstractConfigLoader) -> dict[str, Any]:
     """kedro-mlflow's ``mlflow.yml``, or an empty dict when the project has none."""
     if "mlflow" not in config_loader.config_patterns:
         config_loader.config_patterns.update({"mlflow": ["mlflow*", "mlflow*/**"]})

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import socket
 import sqlite3
 import time
@@ -24,6 +23,18 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from kedro_scanflow.tracking.run_tags import (
+    KIND_TASK,
+    KIND_WORKFLOW,
+    MAX_TAG_LENGTH,
+    TAG_HOST,
+    TAG_KIND,
+    TAG_NODES,
+    TAG_STOP_REASON,
+    TAG_TASK,
+    flatten_params,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -32,22 +43,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TAG_PREFIX = "scanflow."
-TAG_KIND = "scanflow.kind"
-TAG_RUN_ID = "scanflow.run_id"
-TAG_PIPELINES = "scanflow.pipelines"
-TAG_BACKEND = "scanflow.backend"
-TAG_TASK = "scanflow.task"
-TAG_NODES = "scanflow.nodes"
-TAG_PID = "scanflow.pid"
-TAG_HOST = "scanflow.host"
-TAG_CONTAINER_ID = "scanflow.container_id"
-TAG_RESUMED_FROM = "scanflow.resumed_from"
-TAG_STOP_REASON = "scanflow.stop_reason"
-KIND_WORKFLOW = "workflow"
-KIND_TASK = "task"
-
-_MAX_TAG_LENGTH = 5000
 _TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 
 
@@ -110,7 +105,7 @@ class WorkflowTracker:
         run = self.client.get_run(run_id)
         if run.info.status not in _TERMINAL:
             if reason:
-                self.client.set_tag(run_id, TAG_STOP_REASON, reason[:_MAX_TAG_LENGTH])
+                self.client.set_tag(run_id, TAG_STOP_REASON, reason[:MAX_TAG_LENGTH])
             self.client.set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
         if succeeded and self.parent_run_id is not None:
             now = int(time.time() * 1000)
@@ -128,7 +123,7 @@ class WorkflowTracker:
             return
         self._parent_ended = True
         if reason:
-            self.client.set_tag(self.parent_run_id, TAG_STOP_REASON, reason[:_MAX_TAG_LENGTH])
+            self.client.set_tag(self.parent_run_id, TAG_STOP_REASON, reason[:MAX_TAG_LENGTH])
         status = RunStatus.to_string(RunStatus.FINISHED if succeeded else RunStatus.FAILED)
         self.client.set_terminated(self.parent_run_id, status)
 
@@ -141,7 +136,7 @@ class WorkflowTracker:
             except MlflowException:
                 continue
             if run.info.status not in _TERMINAL:
-                self.client.set_tag(run_id, TAG_STOP_REASON, reason[:_MAX_TAG_LENGTH])
+                self.client.set_tag(run_id, TAG_STOP_REASON, reason[:MAX_TAG_LENGTH])
                 self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
@@ -190,26 +185,5 @@ def use_write_ahead_log(uri: str) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
 
 
-def flatten_params(params: Mapping[str, object], prefix: str = "") -> dict[str, str]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``, values clipped to MLflow's length limit."""
-    flat: dict[str, str] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten_params(value, prefix=f"{name}."))
-        else:
-            flat[name] = str(value)[:6000]
-    return flat
-
-
 def _clip(tags: Mapping[str, str]) -> dict[str, str]:
-    return {key: str(value)[:_MAX_TAG_LENGTH] for key, value in tags.items()}
-
-
-def process_identity() -> dict[str, str]:
-    """Tags that say where a task ran: pid, host and, in a container, its id."""
-    identity = {TAG_PID: str(os.getpid()), TAG_HOST: socket.gethostname()}
-    container = os.environ.get("SCANFLOW_CONTAINER_ID")
-    if container:
-        identity[TAG_CONTAINER_ID] = container
-    return identity
+    return {key: str(value)[:MAX_TAG_LENGTH] for key, value in tags.items()}

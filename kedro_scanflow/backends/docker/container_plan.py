@@ -88,9 +88,11 @@ def task_command(
     preload: list[str],
     await_spec: bool,
     success_marker: PurePosixPath | None = None,
+    mlflow_on_demand: bool = False,
 ) -> list[str]:
     """The command of a task container (the same module a spawned local process runs);
-    with ``success_marker``, the file it writes once its task succeeded."""
+    with ``success_marker``, the file it writes once its task succeeded; with
+    ``mlflow_on_demand``, it loads MLflow only if its task uses it."""
     command = [
         "python",
         "-m",
@@ -106,6 +108,8 @@ def task_command(
         command += ["--preload", ",".join(preload)]
     if success_marker is not None:
         command += ["--success-marker", str(success_marker)]
+    if mlflow_on_demand:
+        command.append("--mlflow-on-demand")
     return command
 
 
@@ -204,13 +208,14 @@ def task_container_plan(
     await_spec: bool,
     environment: dict[str, str] | None = None,
     success_marker: PurePosixPath | None = None,
+    mlflow_on_demand: bool = False,
 ) -> ContainerPlan:
     """The container of one task; with ``await_spec`` it starts at a low CPU weight
     (:data:`WAITING_TASK_CPU_SHARES`) that the backend raises when the task is due."""
     return ContainerPlan(
         name=name,
         image=image,
-        command=task_command(spec_path, preload, await_spec, success_marker),
+        command=task_command(spec_path, preload, await_spec, success_marker, mlflow_on_demand),
         user=user,
         labels=labels,
         mounts=mounts,

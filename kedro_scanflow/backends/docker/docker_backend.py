@@ -347,6 +347,7 @@ class DockerBackend(AbstractBackend):
             preload=self._options.preload,
             await_spec=not due,
             success_marker=marker,
+            mlflow_on_demand=context.mlflow_on_demand,
         )
         container = create_container(self._client, plan, self._labels.network)  # type: ignore[arg-type]
         container.start()
